@@ -1,0 +1,168 @@
+"""`aiohttp-nginx`: each verb is one stage of environment -> settings -> configs -> processes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from . import __version__, health, render, settings, stack
+from .settings import Settings, SettingsError
+
+EXIT_BAD_INPUT = 2
+EXIT_NO_NGINX = 127
+
+
+def _say(message: str) -> None:
+    print(f"aiohttp-nginx: {message}", file=sys.stderr, flush=True)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(json.dumps(settings.load().as_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_variables(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(settings.markdown_table())
+        return 0
+    for var in settings.VARIABLES:
+        default = "(unset)" if var.default is None else var.default
+        print(f"{var.name}={default}\n    {var.help}\n    allowed: {var.allowed}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    current = settings.load()
+    out = Path(args.out).resolve() if args.out else None
+    if out is None:
+        render.prepare_runtime_dir(current)
+    paths = render.render(current, out=out)
+    for path in (paths.nginx_conf, paths.gunicorn_conf, paths.supervisord_conf):
+        print(path)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    current = settings.load()
+    result = stack.nginx_test(current, render.find_nginx())
+    if result.returncode != 0:
+        print(result.stdout.rstrip(), file=sys.stderr)
+        _say("nginx rejected the generated configuration")
+        return 1
+    print("configuration ok")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    return stack.start(settings.load(), reload_code=args.reload, cleanup=args.cleanup)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Host mode: `start` with defaults that suit a developer's machine, prestart sourced first."""
+    app_dir = Path(args.app_dir).resolve()
+    env = dict(os.environ)
+    env["APP_DIR"] = str(app_dir)
+    env.setdefault("LISTEN_PORT", str(args.port or 8080))
+    if args.port:
+        env["LISTEN_PORT"] = str(args.port)
+    cleanup = "RUNTIME_DIR" not in env
+    if cleanup:
+        env["RUNTIME_DIR"] = tempfile.mkdtemp(prefix="aiohttp-nginx-")
+    # the host's own nginx additions are not meant for this stack
+    env.setdefault("NGINX_CONF_DIR", str(app_dir / "nginx.conf.d"))
+    try:
+        prestart = settings.load(env).pre_start_path  # fail here, before the hook runs, on bad input
+    except SettingsError:
+        if cleanup:
+            os.rmdir(env["RUNTIME_DIR"])
+        raise
+    command = [sys.executable, "-m", "aiohttp_nginx_base", "start"]
+    command += ["--reload"] if args.reload else []
+    command += ["--cleanup"] if cleanup else []
+    os.chdir(app_dir)
+    if prestart.is_file():
+        _say(f"sourcing {prestart}")
+        command = ["sh", "-c", '. "$0" && exec "$@"', str(prestart), *command]
+    os.execvpe(command[0], command, env)
+    return 0  # not reached
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    runtime_dir = Path(os.environ.get("RUNTIME_DIR", settings.BY_NAME["RUNTIME_DIR"].default or "/tmp"))
+    state = stack.running_state(runtime_dir)
+    if state:
+        port, path = int(state["listen_port"]), str(state["healthcheck_path"])
+    else:
+        raw = settings.raw_values(os.environ)
+        port = settings.BY_NAME["LISTEN_PORT"].parse("LISTEN_PORT", raw["LISTEN_PORT"] or "80")
+        path = settings.BY_NAME["HEALTHCHECK_PATH"].parse("HEALTHCHECK_PATH", raw["HEALTHCHECK_PATH"] or "/")
+    problem = health.probe(port, path, timeout=args.timeout)
+    if problem:
+        _say(f"unhealthy: {problem}")
+        return 1
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    runtime_dir = Path(os.environ.get("RUNTIME_DIR", settings.BY_NAME["RUNTIME_DIR"].default or "/tmp"))
+    pid = stack.request_reload(runtime_dir)
+    if pid is None:
+        _say(f"no running stack found in {runtime_dir} (is RUNTIME_DIR the same as the container's?)")
+        return 1
+    _say(f"asked the stack (pid {pid}) to re-render its configs and reload nginx and gunicorn")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiohttp-nginx",
+        description="Run an aiohttp app behind nginx and gunicorn, supervised by supervisord. "
+        "Everything is configured with environment variables: see `aiohttp-nginx variables`.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    handlers: Dict[str, Callable[[argparse.Namespace], int]] = {}
+
+    def verb(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        handlers[name] = func
+        sub = verbs.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(func=func)
+        return sub
+
+    verb("config", cmd_config, "Print the effective settings as JSON (after validation).")
+    sub = verb("variables", cmd_variables, "List every environment variable, its default and what it allows.")
+    sub.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
+    sub = verb("render", cmd_render, "Write nginx.conf, gunicorn.conf.py and supervisord.conf (default: into RUNTIME_DIR).")
+    sub.add_argument("--out", metavar="DIR", help="write into DIR instead")
+    verb("check", cmd_check, "Validate the settings and run `nginx -t` on the generated nginx config.")
+    sub = verb("start", cmd_start, "Validate, render and run supervisord with gunicorn and nginx (what /start.sh runs).")
+    sub.add_argument("--reload", action="store_true", help="restart workers when the app's files change (development)")
+    sub.add_argument("--cleanup", action="store_true", help=argparse.SUPPRESS)
+    sub = verb("run", cmd_run, "Host mode: run the whole stack here without Docker, on port 8080 by default; Ctrl-C stops it gracefully.")
+    sub.add_argument("app_dir", nargs="?", default=".", metavar="APP_DIR", help="directory holding app.py (default: .)")
+    sub.add_argument("--port", type=int, help="LISTEN_PORT (default 8080 here)")
+    sub.add_argument("--reload", action="store_true", help="restart workers when the app's files change")
+    sub = verb("healthcheck", cmd_healthcheck, "Exit 0 only if a request through nginx reaches the app (for HEALTHCHECK and probes).")
+    sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+    verb("reload", cmd_reload, "Re-render the configs and reload nginx and gunicorn in the running stack, without dropping requests.")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        _say(str(exc))
+        return EXIT_BAD_INPUT
+    except render.NginxMissing as exc:
+        _say(str(exc))
+        return EXIT_NO_NGINX
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,411 @@
+"""Environment -> one frozen Settings object.
+
+Every variable the stack reads is declared once in ``VARIABLES``: its name,
+default, what values are allowed and what it means.  The README table, the
+Dockerfile ``ENV`` defaults and the error messages are all derived from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+from . import cpus
+
+Env = Mapping[str, str]
+
+
+class SettingsError(ValueError):
+    """Bad input: reported as one line, exit status 2, never a traceback."""
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        self.name, self.value, self.allowed = name, value, allowed
+        super().__init__(f"{name}={value!r} is not valid: {allowed}")
+
+
+# --- value parsers: (name, raw) -> value; each knows how to say what it allows
+
+
+class Parser:
+    allowed = ""
+
+    def __call__(self, name: str, raw: str) -> Any:
+        raise NotImplementedError
+
+    def fail(self, name: str, raw: str) -> SettingsError:
+        return SettingsError(name, raw, self.allowed)
+
+
+class Int(Parser):
+    def __init__(self, low: int = 0, high: Optional[int] = None) -> None:
+        self.low, self.high = low, high
+        top = f" and {high}" if high is not None else ""
+        self.allowed = (
+            f"an integer between {low}{top}" if top else f"an integer >= {low}"
+        )
+
+    def __call__(self, name: str, raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise self.fail(name, raw) from None
+        if value < self.low or (self.high is not None and value > self.high):
+            raise self.fail(name, raw)
+        return value
+
+
+class Float(Parser):
+    allowed = "a number > 0 (e.g. 1 or 0.5)"
+
+    def __call__(self, name: str, raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise self.fail(name, raw) from None
+        if not (0 < value < 1e6):
+            raise self.fail(name, raw)
+        return value
+
+
+class IntOrAuto(Int):
+    def __init__(self, low: int = 1, high: Optional[int] = None) -> None:
+        super().__init__(low, high)
+        self.allowed = f"'auto' or {self.allowed}"
+
+    def __call__(self, name: str, raw: str) -> Union[int, str]:  # type: ignore[override]
+        if raw.strip() == "auto":
+            return "auto"
+        return super().__call__(name, raw)
+
+
+class Size(Parser):
+    """nginx size syntax: 0 (unlimited), 512, 10k, 100m, 1g."""
+
+    allowed = "0 (unlimited) or a size such as 512, 10k, 100m, 1g"
+    _units = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+    def __call__(self, name: str, raw: str) -> str:
+        match = re.fullmatch(r"(\d{1,12})([kKmMgG]?)", raw.strip())
+        if not match or int(match[1]) * self._units[match[2].lower()] > 1024**4:
+            raise self.fail(name, raw)
+        return match[1] + match[2].lower()
+
+
+class Bool(Parser):
+    allowed = "one of 1, 0, true, false, yes, no, on, off"
+
+    def __call__(self, name: str, raw: str) -> bool:
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise self.fail(name, raw)
+
+
+class Choice(Parser):
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.allowed = "one of " + ", ".join(choices)
+
+    def __call__(self, name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in self.choices:
+            raise self.fail(name, raw)
+        return value
+
+
+class UrlPath(Parser):
+    allowed = "an absolute URL path such as /static, without spaces, quotes or braces"
+
+    def __call__(self, name: str, raw: str) -> str:
+        value = raw.strip()
+        if not re.fullmatch(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*", value) or "'" in value:
+            raise self.fail(name, raw)
+        return value.rstrip("/") or "/"
+
+
+class AbsPath(Parser):
+    allowed = "an absolute file system path without spaces, quotes, braces or ';'"
+
+    def __call__(self, name: str, raw: str) -> Path:
+        value = raw.strip()
+        if not value.startswith("/") or re.search(r"[\s'\"{};$\\]", value):
+            raise self.fail(name, raw)
+        return Path(value)
+
+
+class LogTarget(Parser):
+    allowed = "'-' (the container's output), 'off', or an absolute file path"
+
+    def __call__(self, name: str, raw: str) -> Optional[str]:
+        value = raw.strip()
+        if value.lower() in ("off", "none", "false", "0"):
+            return None
+        if value == "-":
+            return "-"
+        return str(AbsPath()(name, value)) if value.startswith("/") else _raise(self.fail(name, raw))
+
+
+class AppSpec(Parser):
+    allowed = "'module:variable', e.g. app:app, main:app or pkg.web:create_app"
+
+    def __call__(self, name: str, raw: str) -> str:
+        value = raw.strip()
+        ident = r"[A-Za-z_][A-Za-z0-9_]*"
+        if not re.fullmatch(rf"{ident}(\.{ident})*:{ident}(\(\))?", value):
+            raise self.fail(name, raw)
+        return value
+
+
+class Identifier(Parser):
+    def __init__(self, dotted: bool) -> None:
+        self.dotted = dotted
+        self.allowed = "a Python module name such as app or pkg.main" if dotted else "a Python identifier"
+
+    def __call__(self, name: str, raw: str) -> str:
+        ident = r"[A-Za-z_][A-Za-z0-9_]*"
+        pattern = rf"{ident}(\.{ident})*" if self.dotted else ident
+        if not re.fullmatch(pattern, raw.strip()):
+            raise self.fail(name, raw)
+        return raw.strip()
+
+
+class DottedClass(Parser):
+    allowed = "a dotted path to a gunicorn worker class, e.g. aiohttp.GunicornWebWorker"
+
+    def __call__(self, name: str, raw: str) -> str:
+        value = raw.strip()
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", value):
+            raise self.fail(name, raw)
+        return value
+
+
+class Text(Parser):
+    allowed = "any text"
+
+    def __call__(self, name: str, raw: str) -> str:
+        return raw
+
+
+def _raise(error: Exception) -> Any:
+    raise error
+
+
+# --- the table
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: Optional[str]  # as written in the environment; None means unset
+    parse: Parser
+    help: str
+    section: str = "app"
+
+    @property
+    def allowed(self) -> str:
+        return self.parse.allowed
+
+
+DEFAULT_WORKER = "aiohttp_nginx_base.worker.Worker"
+
+VARIABLES: Tuple[Variable, ...] = (
+    # where the app is
+    Variable("APP_DIR", "/app", AbsPath(), "Directory of the app; the working directory and first on the import path.", "app"),
+    Variable("APP_MODULE", None, AppSpec(), "The app to serve as `module:variable`; wins over MODULE_NAME/VARIABLE_NAME. An async factory (`async def create_app()`) works too.", "app"),
+    Variable("MODULE_NAME", None, Identifier(dotted=True), "Module of the app. Default: `app.main` if `app/main.py` exists, else `main` if `main.py` exists, else `app`.", "app"),
+    Variable("VARIABLE_NAME", "app", Identifier(dotted=False), "Name of the `web.Application` (or async factory) in that module.", "app"),
+    Variable("PRE_START_PATH", "$APP_DIR/prestart.sh", AbsPath(), "Shell script sourced before start-up (its exports reach the app). Set explicitly, it must exist.", "app"),
+    # nginx
+    Variable("LISTEN_PORT", "80", Int(1, 65535), "The only TCP port: where nginx listens (use >= 1024 when running as non-root). `aiohttp-nginx run` defaults to 8080.", "nginx"),
+    Variable("NGINX_MAX_UPLOAD", "0", Size(), "Largest request body nginx accepts (413 beyond, before the app is touched); 0 means unlimited.", "nginx"),
+    Variable("NGINX_WORKER_PROCESSES", "1", IntOrAuto(1, 1024), "nginx worker processes; `auto` uses the usable CPUs of the container.", "nginx"),
+    Variable("NGINX_WORKER_CONNECTIONS", "1024", Int(1, 1048576), "Connections per nginx worker.", "nginx"),
+    Variable("NGINX_WORKER_OPEN_FILES", None, Int(1, 1048576), "Open-file limit per nginx worker (`worker_rlimit_nofile`); unset keeps the system's.", "nginx"),
+    Variable("NGINX_WEBSOCKET_TIMEOUT", "3600", Int(1, 604800), "Seconds an idle websocket is kept open through nginx.", "nginx"),
+    Variable("NGINX_CONF_DIR", "/etc/nginx/conf.d", AbsPath(), "Its `*.conf` files are included in nginx's `http` block and its `server/*.conf` files in the generated `server` block.", "nginx"),
+    Variable("STATIC_URL", "/static", UrlPath(), "URL prefix under which nginx serves STATIC_PATH.", "nginx"),
+    Variable("STATIC_PATH", "$APP_DIR/static", AbsPath(), "Directory served by nginx at STATIC_URL, when it exists.", "nginx"),
+    Variable("STATIC_INDEX", "0", Bool(), "Serve `STATIC_PATH/index.html` at `/` from nginx.", "nginx"),
+    # gunicorn
+    Variable("WEB_CONCURRENCY", None, Int(1, 1024), "Number of gunicorn workers; wins over the computed count.", "gunicorn"),
+    Variable("WORKERS_PER_CORE", "1", Float(), "Workers per usable CPU (cgroup quota, cpuset and affinity honoured), at least 2 in all.", "gunicorn"),
+    Variable("MAX_WORKERS", None, Int(1, 1024), "Upper bound on the computed worker count.", "gunicorn"),
+    Variable("WORKER_CLASS", DEFAULT_WORKER, DottedClass(), "gunicorn worker class. The default runs uvloop and gives the app the real client address, scheme and host.", "gunicorn"),
+    Variable("TIMEOUT", "120", Int(1, 86400), "Seconds a silent worker may go before gunicorn restarts it.", "gunicorn"),
+    Variable("GRACEFUL_TIMEOUT", "8", Int(0, 86400), "Seconds in-flight requests get to finish on stop or reload (fits in `docker stop`'s 10 s).", "gunicorn"),
+    Variable("KEEP_ALIVE", "75", Int(0, 3600), "Seconds gunicorn keeps an idle connection from nginx open; nginx drops idle upstream connections after half of it. 0 turns upstream keep-alive off.", "gunicorn"),
+    Variable("LOG_LEVEL", "info", Choice("debug", "info", "warning", "error", "critical"), "Log level of gunicorn and nginx's error log.", "logging"),
+    Variable("ACCESS_LOG", "-", LogTarget(), "Access log (written by nginx, with the real client address): `-` for the container's output, a file path, or `off`.", "logging"),
+    Variable("ERROR_LOG", "-", LogTarget(), "Error log of gunicorn and nginx: `-` for the container's error output, a file path, or `off`.", "logging"),
+    Variable("GUNICORN_CONF", None, AbsPath(), "A gunicorn config file loaded after the generated one (its values win, except `bind`). Default: `APP_DIR/gunicorn_conf.py` if it exists.", "gunicorn"),
+    Variable("GUNICORN_CMD_ARGS", None, Text(), "Extra gunicorn command-line settings, honoured by gunicorn itself (they win over the config files).", "gunicorn"),
+    # runtime
+    Variable("RUNTIME_DIR", "/tmp/aiohttp-nginx", AbsPath(), "Where the generated configs, sockets and temp files go (so a read-only root works with a `/tmp` tmpfs).", "runtime"),
+    Variable("HEALTHCHECK_PATH", "/", UrlPath(), "Path `aiohttp-nginx healthcheck` requests through nginx; any status below 500 is healthy.", "runtime"),
+)
+
+BY_NAME: Dict[str, Variable] = {v.name: v for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_dir: Path
+    app_module: str
+    pre_start_path: Path
+    listen_port: int
+    nginx_max_upload: str
+    nginx_worker_processes: int
+    nginx_worker_connections: int
+    nginx_worker_open_files: Optional[int]
+    nginx_websocket_timeout: int
+    nginx_conf_dir: Path
+    static_url: str
+    static_path: Path
+    static_index: bool
+    workers: int
+    worker_class: str
+    timeout: int
+    graceful_timeout: int
+    keep_alive: int
+    log_level: str
+    access_log: Optional[str]
+    error_log: Optional[str]
+    gunicorn_conf: Optional[Path]
+    gunicorn_cmd_args: Optional[str]
+    runtime_dir: Path
+    healthcheck_path: str
+    usable_cpus: int
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def static_enabled(self) -> bool:
+        return self.static_path.is_dir()
+
+    @property
+    def socket_path(self) -> Path:
+        return self.runtime_dir / "run" / "gunicorn.sock"
+
+
+def raw_values(env: Env) -> Dict[str, Optional[str]]:
+    """The value of every variable: from env, else its default. Empty counts as set."""
+    values = {v.name: env.get(v.name, v.default) for v in VARIABLES}
+    app_dir = (values["APP_DIR"] or "").rstrip("/")
+    for var in VARIABLES:
+        if var.name not in env and var.default and var.default.startswith("$APP_DIR"):
+            values[var.name] = app_dir + var.default[len("$APP_DIR"):]
+    return values
+
+
+def _parse(name: str, raw: Optional[str]) -> Any:
+    var = BY_NAME[name]
+    if raw is None:
+        return None
+    if raw.strip() == "" and not isinstance(var.parse, Text):
+        raise SettingsError(name, raw, var.allowed)
+    return var.parse(name, raw)
+
+
+def default_module(app_dir: Path) -> str:
+    if (app_dir / "app" / "main.py").is_file():
+        return "app.main"
+    if (app_dir / "main.py").is_file():
+        return "main"
+    return "app"
+
+
+def _check_module(name: str, spec: str, app_dir: Path) -> None:
+    """The module must be a file in APP_DIR or importable; checked without importing it."""
+    import importlib.util
+
+    module = spec.split(":")[0]
+    rel = Path(*module.split("."))
+    if (app_dir / rel.with_suffix(".py")).is_file() or (app_dir / rel / "__init__.py").is_file():
+        return
+    top = module.split(".")[0]
+    if not (app_dir / top).is_dir() and importlib.util.find_spec(top) is None:
+        raise SettingsError(name, spec, f"no module {module!r} in {app_dir} (looked for {rel}.py)")
+
+
+def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None) -> Settings:
+    """Build Settings from the environment; raises SettingsError on the first bad value."""
+    raw = raw_values(env)
+    parsed: Dict[str, Any] = {name: _parse(name, value) for name, value in raw.items()}
+
+    app_dir: Path = parsed["APP_DIR"]
+    if not app_dir.is_dir():
+        raise SettingsError("APP_DIR", str(app_dir), "an existing directory")
+    if parsed["APP_MODULE"]:
+        app_var, app_module = "APP_MODULE", parsed["APP_MODULE"]
+    else:
+        module = parsed["MODULE_NAME"] or default_module(app_dir)
+        app_var, app_module = ("MODULE_NAME" if parsed["MODULE_NAME"] else "APP_MODULE"), f"{module}:{parsed['VARIABLE_NAME']}"
+    _check_module(app_var, app_module, app_dir)
+    if parsed["STATIC_URL"] == "/":
+        raise SettingsError("STATIC_URL", raw["STATIC_URL"] or "", "a prefix other than / (STATIC_INDEX=1 serves index.html at /)")
+
+    if "PRE_START_PATH" in env and not parsed["PRE_START_PATH"].is_file():
+        raise SettingsError("PRE_START_PATH", env["PRE_START_PATH"], "an existing file (unset it to skip the hook)")
+
+    gunicorn_conf: Optional[Path] = parsed["GUNICORN_CONF"]
+    if gunicorn_conf is not None and not gunicorn_conf.is_file():
+        raise SettingsError("GUNICORN_CONF", str(gunicorn_conf), "an existing gunicorn config file")
+    if gunicorn_conf is None and (app_dir / "gunicorn_conf.py").is_file():
+        gunicorn_conf = app_dir / "gunicorn_conf.py"
+
+    usable = (cpu_count or cpus.usable_cpus)()
+    workers = parsed["WEB_CONCURRENCY"] or worker_count(usable, parsed["WORKERS_PER_CORE"], parsed["MAX_WORKERS"])
+    nginx_workers = parsed["NGINX_WORKER_PROCESSES"]
+    if nginx_workers == "auto":
+        nginx_workers = worker_count(usable, 1.0, None, minimum=1)
+
+    return Settings(
+        app_dir=app_dir,
+        app_module=app_module,
+        pre_start_path=parsed["PRE_START_PATH"],
+        listen_port=parsed["LISTEN_PORT"],
+        nginx_max_upload=parsed["NGINX_MAX_UPLOAD"],
+        nginx_worker_processes=nginx_workers,
+        nginx_worker_connections=parsed["NGINX_WORKER_CONNECTIONS"],
+        nginx_worker_open_files=parsed["NGINX_WORKER_OPEN_FILES"],
+        nginx_websocket_timeout=parsed["NGINX_WEBSOCKET_TIMEOUT"],
+        nginx_conf_dir=parsed["NGINX_CONF_DIR"],
+        static_url=parsed["STATIC_URL"],
+        static_path=parsed["STATIC_PATH"],
+        static_index=parsed["STATIC_INDEX"],
+        workers=workers,
+        worker_class=parsed["WORKER_CLASS"],
+        timeout=parsed["TIMEOUT"],
+        graceful_timeout=parsed["GRACEFUL_TIMEOUT"],
+        keep_alive=parsed["KEEP_ALIVE"],
+        log_level=parsed["LOG_LEVEL"],
+        access_log=parsed["ACCESS_LOG"],
+        error_log=parsed["ERROR_LOG"],
+        gunicorn_conf=gunicorn_conf,
+        gunicorn_cmd_args=parsed["GUNICORN_CMD_ARGS"],
+        runtime_dir=parsed["RUNTIME_DIR"],
+        healthcheck_path=parsed["HEALTHCHECK_PATH"],
+        usable_cpus=usable,
+    )
+
+
+def worker_count(cpus_: int, per_core: float, maximum: Optional[int], minimum: int = 2) -> int:
+    """tiangolo's rule: per_core x CPUs, at least `minimum`, capped by `maximum`."""
+    count = max(minimum, int(per_core * cpus_))
+    return min(count, maximum) if maximum else count
+
+
+def markdown_table() -> str:
+    """The README's environment-variable table."""
+    lines: List[str] = ["| Variable | Default | Allowed | Meaning |", "|---|---|---|---|"]
+    for var in VARIABLES:
+        default = "(unset)" if var.default is None else f"`{var.default}`"
+        lines.append(f"| `{var.name}` | {default} | {var.allowed} | {var.help} |")
+    return "\n".join(lines)
