@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
 import sys
 import tempfile
 from pathlib import Path
@@ -73,6 +74,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cleanup = "RUNTIME_DIR" not in env
     if cleanup:
         env["RUNTIME_DIR"] = tempfile.mkdtemp(prefix="aiohttp-nginx-")
+    if os.geteuid() == 0:
+        # on a developer's host the app may live in a private directory: nginx serves it as its owner
+        env.setdefault("NGINX_USER", pwd.getpwuid(0).pw_name)
     # the host's own nginx additions are not meant for this stack
     env.setdefault("NGINX_CONF_DIR", str(app_dir / "nginx.conf.d"))
     try:

@@ -50,8 +50,10 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _nginx_user() -> Optional[str]:
+def _nginx_user(s: Settings) -> Optional[str]:
     """The unprivileged user nginx workers switch to when started as root."""
+    if s.nginx_user:
+        return s.nginx_user
     for name in NGINX_USERS:
         try:
             pwd.getpwnam(name)
@@ -103,7 +105,7 @@ def _static_locations(s: Settings) -> str:
 
 
 def nginx_conf(s: Settings) -> str:
-    user = _nginx_user() if _is_root() else None
+    user = _nginx_user(s) if _is_root() else None
     keepalive = ""
     if s.keep_alive >= 1:
         # idle upstream connections close on nginx's side first, so nginx never
@@ -187,7 +189,7 @@ def prepare_runtime_dir(s: Settings) -> None:
     for sub in ("", "run", "nginx", "nginx/body", "nginx/proxy", "nginx/fastcgi", "nginx/uwsgi", "nginx/scgi"):
         (s.runtime_dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     run_dir = s.runtime_dir / "run"
-    user = _nginx_user() if _is_root() else None
+    user = _nginx_user(s) if _is_root() else None
     if user:
         # root's nginx workers run as `user`: let its group into the socket directory only
         entry = pwd.getpwnam(user)

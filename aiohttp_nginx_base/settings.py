@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,6 +230,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable("NGINX_WORKER_OPEN_FILES", None, Int(1, 1048576), "Open-file limit per nginx worker (`worker_rlimit_nofile`); unset keeps the system's.", "nginx"),
     Variable("NGINX_WEBSOCKET_TIMEOUT", "3600", Int(1, 604800), "Seconds an idle websocket is kept open through nginx.", "nginx"),
     Variable("NGINX_CONF_DIR", "/etc/nginx/conf.d", AbsPath(), "Its `*.conf` files are included in nginx's `http` block and its `server/*.conf` files in the generated `server` block.", "nginx"),
+    Variable("NGINX_USER", None, Identifier(dotted=False), "User nginx's worker processes switch to when the container runs as root. Default: `www-data` (Debian) or `nginx` (Alpine).", "nginx"),
     Variable("STATIC_URL", "/static", UrlPath(), "URL prefix under which nginx serves STATIC_PATH.", "nginx"),
     Variable("STATIC_PATH", "$APP_DIR/static", AbsPath(), "Directory served by nginx at STATIC_URL, when it exists.", "nginx"),
     Variable("STATIC_INDEX", "0", Bool(), "Serve `STATIC_PATH/index.html` at `/` from nginx.", "nginx"),
@@ -265,6 +267,7 @@ class Settings:
     nginx_worker_open_files: Optional[int]
     nginx_websocket_timeout: int
     nginx_conf_dir: Path
+    nginx_user: Optional[str]
     static_url: str
     static_path: Path
     static_index: bool
@@ -354,6 +357,12 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None) -
     if "PRE_START_PATH" in env and not parsed["PRE_START_PATH"].is_file():
         raise SettingsError("PRE_START_PATH", env["PRE_START_PATH"], "an existing file (unset it to skip the hook)")
 
+    if parsed["NGINX_USER"]:
+        try:
+            pwd.getpwnam(parsed["NGINX_USER"])
+        except KeyError:
+            raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an existing user") from None
+
     gunicorn_conf: Optional[Path] = parsed["GUNICORN_CONF"]
     if gunicorn_conf is not None and not gunicorn_conf.is_file():
         raise SettingsError("GUNICORN_CONF", str(gunicorn_conf), "an existing gunicorn config file")
@@ -377,6 +386,7 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None) -
         nginx_worker_open_files=parsed["NGINX_WORKER_OPEN_FILES"],
         nginx_websocket_timeout=parsed["NGINX_WEBSOCKET_TIMEOUT"],
         nginx_conf_dir=parsed["NGINX_CONF_DIR"],
+        nginx_user=parsed["NGINX_USER"],
         static_url=parsed["STATIC_URL"],
         static_path=parsed["STATIC_PATH"],
         static_index=parsed["STATIC_INDEX"],

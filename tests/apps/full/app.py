@@ -1,0 +1,68 @@
+"""Test app covering what users rely on: env, client address, websockets, uploads, crashes, slow requests."""
+
+import asyncio
+import hashlib
+import os
+
+from aiohttp import WSMsgType, web
+
+
+async def hello(request: web.Request) -> web.Response:
+    return web.Response(text="hello from aiohttp")
+
+
+async def env(request: web.Request) -> web.Response:
+    return web.Response(text=os.environ.get(request.match_info["name"], ""))
+
+
+async def client(request: web.Request) -> web.Response:
+    return web.json_response({"remote": request.remote, "scheme": request.scheme, "host": request.host, "url": str(request.url)})
+
+
+async def pid(request: web.Request) -> web.Response:
+    return web.Response(text=str(os.getpid()))
+
+
+async def slow(request: web.Request) -> web.Response:
+    if "mark" in request.query:  # lets a test see that the request is in flight
+        with open(request.query["mark"], "w"):
+            pass
+    await asyncio.sleep(float(request.query.get("s", "1")))
+    return web.Response(text="slow done")
+
+
+async def crash(request: web.Request) -> web.Response:
+    os._exit(1)
+
+
+async def upload(request: web.Request) -> web.Response:
+    digest, size = hashlib.sha256(), 0
+    async for chunk in request.content.iter_chunked(65536):
+        digest.update(chunk)
+        size += len(chunk)
+    return web.json_response({"size": size, "sha256": digest.hexdigest()})
+
+
+async def static_shadow(request: web.Request) -> web.Response:
+    return web.Response(text="from the app, not nginx")
+
+
+async def ws(request: web.Request) -> web.WebSocketResponse:
+    sock = web.WebSocketResponse()
+    await sock.prepare(request)
+    async for msg in sock:
+        if msg.type == WSMsgType.TEXT:
+            await sock.send_str("echo: " + msg.data)
+    return sock
+
+
+app = web.Application()
+app.router.add_get("/", hello)
+app.router.add_get("/env/{name}", env)
+app.router.add_get("/client", client)
+app.router.add_get("/pid", pid)
+app.router.add_get("/slow", slow)
+app.router.add_get("/crash", crash)
+app.router.add_post("/upload", upload)
+app.router.add_get("/static/{tail:.*}", static_shadow)
+app.router.add_get("/ws", ws)
