@@ -1,0 +1,49 @@
+"""Static checks, each a real tool: ruff, mypy, shellcheck, hadolint, and the generated-files check."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tool(name: str) -> str:
+    """Prefer the tool installed beside this Python (the test extra), then PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
+def checks() -> List[List[str]]:
+    shell = sorted(glob.glob("docker-images/*.sh") + glob.glob("scripts/*.sh") + [".ci/run"])
+    dockerfiles = sorted(glob.glob("docker-images/*.dockerfile") + glob.glob("benchmarks/**/*.dockerfile", recursive=True))
+    return [
+        [tool("ruff"), "check", "."],
+        [sys.executable, "-m", "mypy"],
+        [tool("shellcheck"), "-S", "warning", *shell],
+        *([[tool("hadolint"), *dockerfiles]] if dockerfiles else []),
+        [sys.executable, "scripts/generate.py", "--check"],
+        [sys.executable, "scripts/readme.py", "--check"],
+    ]
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    failed = []
+    for command in checks():
+        result = subprocess.run(command)
+        if result.returncode != 0:
+            failed.append(Path(command[0]).name if command[0] != sys.executable else " ".join(command[1:3]))
+    if failed:
+        print(f"lint: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print("lint: ruff, mypy, shellcheck, hadolint, generate/readme --check: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
