@@ -41,10 +41,10 @@ SECTIONS: Dict[str, Callable[[], str]] = {"variables": variables, "tags": tags, 
 
 def render(text: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- end:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- end:{name} -->)", re.S)
         if pattern.search(text):
             body = make()
-            text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+            text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
