@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from . import __version__, health, render, settings, stack
-from .settings import Settings, SettingsError
+from .settings import SettingsError
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_NGINX = 127

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 
 def _read(path: Path) -> Optional[str]:
@@ -34,9 +34,9 @@ def _ancestors(root: Path, rel: str) -> Iterator[Path]:
         yield root.joinpath(*parts[:end])
 
 
-def _cgroup_paths(proc_self_cgroup: Path) -> dict:
+def _cgroup_paths(proc_self_cgroup: Path) -> Dict[str, str]:
     """Controller -> path relative to its hierarchy, from /proc/self/cgroup."""
-    paths = {}
+    paths: Dict[str, str] = {}
     for line in (_read(proc_self_cgroup) or "").splitlines():
         fields = line.split(":", 2)
         if len(fields) != 3:

@@ -89,17 +89,10 @@ def _static_locations(s: Settings) -> str:
     blocks = []
     if s.static_enabled:
         prefix = s.static_url.rstrip("/") + "/"
-        blocks.append(
-            f"        location {prefix} {{\n"
-            f"            alias {s.static_path}/;\n"
-            f"        }}\n"
-        )
+        blocks.append(f"        location {prefix} {{\n            alias {s.static_path}/;\n        }}\n")
         if s.static_index:
             blocks.append(
-                f"        location = / {{\n"
-                f"            root {s.static_path};\n"
-                f"            try_files /index.html =404;\n"
-                f"        }}\n"
+                f"        location = / {{\n            root {s.static_path};\n            try_files /index.html =404;\n        }}\n"
             )
     return "".join(blocks)
 
@@ -110,17 +103,12 @@ def nginx_conf(s: Settings) -> str:
     if s.keep_alive >= 1:
         # idle upstream connections close on nginx's side first, so nginx never
         # reuses one that gunicorn is closing at the same moment
-        keepalive = (
-            f"        keepalive 64;\n"
-            f"        keepalive_timeout {max(500, s.keep_alive * 500)}ms;\n"
-        )
-    text = Template((TEMPLATES / "nginx.conf").read_text()).substitute(
+        keepalive = f"        keepalive 64;\n        keepalive_timeout {max(500, s.keep_alive * 500)}ms;\n"
+    text = Template((TEMPLATES / "nginx.conf.tmpl").read_text()).substitute(
         app_dir=s.app_dir,
         user_directive=f"user {user};\n" if user else "",
         worker_processes=s.nginx_worker_processes,
-        open_files_directive=(
-            f"worker_rlimit_nofile {s.nginx_worker_open_files};\n" if s.nginx_worker_open_files else ""
-        ),
+        open_files_directive=(f"worker_rlimit_nofile {s.nginx_worker_open_files};\n" if s.nginx_worker_open_files else ""),
         runtime_dir=s.runtime_dir,
         error_log=f"{_nginx_log(s.error_log, 'stderr')} {_nginx_error_level(s.log_level)}",
         graceful_timeout=max(1, s.graceful_timeout),
@@ -151,7 +139,7 @@ def _worker_tmp_dir(s: Settings) -> str:
 
 
 def gunicorn_conf(s: Settings) -> str:
-    return Template((TEMPLATES / "gunicorn.conf.py").read_text()).substitute(
+    return Template((TEMPLATES / "gunicorn.conf.py.tmpl").read_text()).substitute(
         app_module=_py(s.app_module),
         app_dir=_py(s.app_dir),
         bind=_py(f"unix:{s.socket_path}"),
@@ -168,7 +156,7 @@ def gunicorn_conf(s: Settings) -> str:
 
 
 def supervisord_conf(s: Settings, nginx_conf_path: Path, nginx_bin: str, reload: bool = False) -> str:
-    return Template((TEMPLATES / "supervisord.conf").read_text()).substitute(
+    return Template((TEMPLATES / "supervisord.conf.tmpl").read_text()).substitute(
         # the socket is 0700 already; credentials only keep supervisord from warning about it
         password=secrets.token_hex(16),
         runtime_dir=s.runtime_dir,

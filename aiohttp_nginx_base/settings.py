@@ -45,9 +45,7 @@ class Int(Parser):
     def __init__(self, low: int = 0, high: Optional[int] = None) -> None:
         self.low, self.high = low, high
         top = f" and {high}" if high is not None else ""
-        self.allowed = (
-            f"an integer between {low}{top}" if top else f"an integer >= {low}"
-        )
+        self.allowed = f"an integer between {low}{top}" if top else f"an integer >= {low}"
 
     def __call__(self, name: str, raw: str) -> int:
         try:
@@ -218,38 +216,154 @@ DEFAULT_WORKER = "aiohttp_nginx_base.worker.Worker"
 VARIABLES: Tuple[Variable, ...] = (
     # where the app is
     Variable("APP_DIR", "/app", AbsPath(), "Directory of the app; the working directory and first on the import path.", "app"),
-    Variable("APP_MODULE", None, AppSpec(), "The app to serve as `module:variable`; wins over MODULE_NAME/VARIABLE_NAME. An async factory (`async def create_app()`) works too.", "app"),
-    Variable("MODULE_NAME", None, Identifier(dotted=True), "Module of the app. Default: `app.main` if `app/main.py` exists, else `main` if `main.py` exists, else `app`.", "app"),
+    Variable(
+        "APP_MODULE",
+        None,
+        AppSpec(),
+        "The app to serve as `module:variable`; wins over MODULE_NAME/VARIABLE_NAME. An async factory (`async def create_app()`) works too.",
+        "app",
+    ),
+    Variable(
+        "MODULE_NAME",
+        None,
+        Identifier(dotted=True),
+        "Module of the app. Default: `app.main` if `app/main.py` exists, else `main` if `main.py` exists, else `app`.",
+        "app",
+    ),
     Variable("VARIABLE_NAME", "app", Identifier(dotted=False), "Name of the `web.Application` (or async factory) in that module.", "app"),
-    Variable("PRE_START_PATH", "$APP_DIR/prestart.sh", AbsPath(), "Shell script sourced before start-up (its exports reach the app). Set explicitly, it must exist.", "app"),
+    Variable(
+        "PRE_START_PATH",
+        "$APP_DIR/prestart.sh",
+        AbsPath(),
+        "Shell script sourced before start-up (its exports reach the app). Set explicitly, it must exist.",
+        "app",
+    ),
     # nginx
-    Variable("LISTEN_PORT", "80", Int(1, 65535), "The only TCP port: where nginx listens (use >= 1024 when running as non-root). `aiohttp-nginx run` defaults to 8080.", "nginx"),
-    Variable("NGINX_MAX_UPLOAD", "0", Size(), "Largest request body nginx accepts (413 beyond, before the app is touched); 0 means unlimited.", "nginx"),
-    Variable("NGINX_WORKER_PROCESSES", "1", IntOrAuto(1, 1024), "nginx worker processes; `auto` uses the usable CPUs of the container.", "nginx"),
+    Variable(
+        "LISTEN_PORT",
+        "80",
+        Int(1, 65535),
+        "The only TCP port: where nginx listens (use >= 1024 when running as non-root). `aiohttp-nginx run` defaults to 8080.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_MAX_UPLOAD",
+        "0",
+        Size(),
+        "Largest request body nginx accepts (413 beyond, before the app is touched); 0 means unlimited.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_WORKER_PROCESSES", "1", IntOrAuto(1, 1024), "nginx worker processes; `auto` uses the usable CPUs of the container.", "nginx"
+    ),
     Variable("NGINX_WORKER_CONNECTIONS", "1024", Int(1, 1048576), "Connections per nginx worker.", "nginx"),
-    Variable("NGINX_WORKER_OPEN_FILES", None, Int(1, 1048576), "Open-file limit per nginx worker (`worker_rlimit_nofile`); unset keeps the system's.", "nginx"),
+    Variable(
+        "NGINX_WORKER_OPEN_FILES",
+        None,
+        Int(1, 1048576),
+        "Open-file limit per nginx worker (`worker_rlimit_nofile`); unset keeps the system's.",
+        "nginx",
+    ),
     Variable("NGINX_WEBSOCKET_TIMEOUT", "3600", Int(1, 604800), "Seconds an idle websocket is kept open through nginx.", "nginx"),
-    Variable("NGINX_CONF_DIR", "/etc/nginx/conf.d", AbsPath(), "Its `*.conf` files are included in nginx's `http` block and its `server/*.conf` files in the generated `server` block.", "nginx"),
-    Variable("NGINX_USER", None, Identifier(dotted=False), "User nginx's worker processes switch to when the container runs as root. Default: `www-data` (Debian) or `nginx` (Alpine).", "nginx"),
+    Variable(
+        "NGINX_CONF_DIR",
+        "/etc/nginx/conf.d",
+        AbsPath(),
+        "Its `*.conf` files are included in nginx's `http` block and its `server/*.conf` files in the generated `server` block.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_USER",
+        None,
+        Identifier(dotted=False),
+        "User nginx's worker processes switch to when the container runs as root. Default: `www-data` (Debian) or `nginx` (Alpine).",
+        "nginx",
+    ),
     Variable("STATIC_URL", "/static", UrlPath(), "URL prefix under which nginx serves STATIC_PATH.", "nginx"),
     Variable("STATIC_PATH", "$APP_DIR/static", AbsPath(), "Directory served by nginx at STATIC_URL, when it exists.", "nginx"),
     Variable("STATIC_INDEX", "0", Bool(), "Serve `STATIC_PATH/index.html` at `/` from nginx.", "nginx"),
     # gunicorn
     Variable("WEB_CONCURRENCY", None, Int(1, 1024), "Number of gunicorn workers; wins over the computed count.", "gunicorn"),
-    Variable("WORKERS_PER_CORE", "1", Float(), "Workers per usable CPU (cgroup quota, cpuset and affinity honoured), at least 2 in all.", "gunicorn"),
+    Variable(
+        "WORKERS_PER_CORE",
+        "1",
+        Float(),
+        "Workers per usable CPU (cgroup quota, cpuset and affinity honoured), at least 2 in all.",
+        "gunicorn",
+    ),
     Variable("MAX_WORKERS", None, Int(1, 1024), "Upper bound on the computed worker count.", "gunicorn"),
-    Variable("WORKER_CLASS", DEFAULT_WORKER, DottedClass(), "gunicorn worker class. The default runs uvloop and gives the app the real client address, scheme and host.", "gunicorn"),
+    Variable(
+        "WORKER_CLASS",
+        DEFAULT_WORKER,
+        DottedClass(),
+        "gunicorn worker class. The default runs uvloop and gives the app the real client address, scheme and host.",
+        "gunicorn",
+    ),
     Variable("TIMEOUT", "120", Int(1, 86400), "Seconds a silent worker may go before gunicorn restarts it.", "gunicorn"),
-    Variable("GRACEFUL_TIMEOUT", "8", Int(0, 86400), "Seconds in-flight requests get to finish on stop or reload (fits in `docker stop`'s 10 s).", "gunicorn"),
-    Variable("KEEP_ALIVE", "75", Int(0, 3600), "Seconds gunicorn keeps an idle connection from nginx open; nginx drops idle upstream connections after half of it. 0 turns upstream keep-alive off.", "gunicorn"),
-    Variable("LOG_LEVEL", "info", Choice("debug", "info", "warning", "error", "critical"), "Log level of gunicorn and nginx's error log.", "logging"),
-    Variable("ACCESS_LOG", "-", LogTarget(), "Access log (written by nginx, with the real client address): `-` for the container's output, a file path, or `off`.", "logging"),
-    Variable("ERROR_LOG", "-", LogTarget(), "Error log of gunicorn and nginx: `-` for the container's error output, a file path, or `off`.", "logging"),
-    Variable("GUNICORN_CONF", None, AbsPath(), "A gunicorn config file loaded after the generated one (its values win, except `bind`). Default: `APP_DIR/gunicorn_conf.py` if it exists.", "gunicorn"),
-    Variable("GUNICORN_CMD_ARGS", None, Text(), "Extra gunicorn command-line settings, honoured by gunicorn itself (they win over the config files).", "gunicorn"),
+    Variable(
+        "GRACEFUL_TIMEOUT",
+        "8",
+        Int(0, 86400),
+        "Seconds in-flight requests get to finish on stop or reload (fits in `docker stop`'s 10 s).",
+        "gunicorn",
+    ),
+    Variable(
+        "KEEP_ALIVE",
+        "75",
+        Int(0, 3600),
+        "Seconds gunicorn keeps an idle connection from nginx open; nginx drops idle upstream connections after half of it. 0 turns upstream keep-alive off.",
+        "gunicorn",
+    ),
+    Variable(
+        "LOG_LEVEL",
+        "info",
+        Choice("debug", "info", "warning", "error", "critical"),
+        "Log level of gunicorn and nginx's error log.",
+        "logging",
+    ),
+    Variable(
+        "ACCESS_LOG",
+        "-",
+        LogTarget(),
+        "Access log (written by nginx, with the real client address): `-` for the container's output, a file path, or `off`.",
+        "logging",
+    ),
+    Variable(
+        "ERROR_LOG",
+        "-",
+        LogTarget(),
+        "Error log of gunicorn and nginx: `-` for the container's error output, a file path, or `off`.",
+        "logging",
+    ),
+    Variable(
+        "GUNICORN_CONF",
+        None,
+        AbsPath(),
+        "A gunicorn config file loaded after the generated one (its values win, except `bind`). Default: `APP_DIR/gunicorn_conf.py` if it exists.",
+        "gunicorn",
+    ),
+    Variable(
+        "GUNICORN_CMD_ARGS",
+        None,
+        Text(),
+        "Extra gunicorn command-line settings, honoured by gunicorn itself (they win over the config files).",
+        "gunicorn",
+    ),
     # runtime
-    Variable("RUNTIME_DIR", "/tmp/aiohttp-nginx", AbsPath(), "Where the generated configs, sockets and temp files go (so a read-only root works with a `/tmp` tmpfs).", "runtime"),
-    Variable("HEALTHCHECK_PATH", "/", UrlPath(), "Path `aiohttp-nginx healthcheck` requests through nginx; any status below 500 is healthy.", "runtime"),
+    Variable(
+        "RUNTIME_DIR",
+        "/tmp/aiohttp-nginx",
+        AbsPath(),
+        "Where the generated configs, sockets and temp files go (so a read-only root works with a `/tmp` tmpfs).",
+        "runtime",
+    ),
+    Variable(
+        "HEALTHCHECK_PATH",
+        "/",
+        UrlPath(),
+        "Path `aiohttp-nginx healthcheck` requests through nginx; any status below 500 is healthy.",
+        "runtime",
+    ),
 )
 
 BY_NAME: Dict[str, Variable] = {v.name: v for v in VARIABLES}
@@ -303,7 +417,7 @@ def raw_values(env: Env) -> Dict[str, Optional[str]]:
     app_dir = (values["APP_DIR"] or "").rstrip("/")
     for var in VARIABLES:
         if var.name not in env and var.default and var.default.startswith("$APP_DIR"):
-            values[var.name] = app_dir + var.default[len("$APP_DIR"):]
+            values[var.name] = app_dir + var.default[len("$APP_DIR") :]
     return values
 
 

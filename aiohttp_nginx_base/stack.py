@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from . import control, render
 from .settings import Settings, SettingsError
@@ -44,7 +44,7 @@ def check_port(port: int) -> None:
             raise SettingsError("LISTEN_PORT", str(port), f"a port this host can bind ({exc.strerror})") from None
 
 
-def nginx_test(settings: Settings, nginx_bin: str) -> subprocess.CompletedProcess:
+def nginx_test(settings: Settings, nginx_bin: str) -> subprocess.CompletedProcess[str]:
     """`nginx -t` on configs rendered into a scratch runtime directory."""
     with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-check-") as scratch:
         trial = replace(settings, runtime_dir=Path(scratch))
@@ -52,7 +52,9 @@ def nginx_test(settings: Settings, nginx_bin: str) -> subprocess.CompletedProces
         paths = render.render(trial, nginx_bin=nginx_bin)
         return subprocess.run(
             [nginx_bin, "-t", "-q", "-p", f"{scratch}/nginx", "-e", "stderr", "-c", str(paths.nginx_conf)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
 
@@ -62,7 +64,7 @@ class Supervisor:
     def __init__(self, settings: Settings, conf: Path) -> None:
         self.settings = settings
         self.conf = conf
-        self.child: Optional[subprocess.Popen] = None
+        self.child: Optional[subprocess.Popen[bytes]] = None
 
     def _on_stop(self, signum: int, frame: Optional[FrameType]) -> None:
         if self.child and self.child.poll() is None:
@@ -114,7 +116,8 @@ def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) 
         f"aiohttp-nginx: serving {settings.app_module} on port {settings.listen_port} "
         f"({settings.workers} gunicorn workers, {settings.nginx_worker_processes} nginx workers; "
         f"configs in {settings.runtime_dir})",
-        file=sys.stderr, flush=True,
+        file=sys.stderr,
+        flush=True,
     )
     try:
         status = Supervisor(settings, paths.supervisord_conf).run()
@@ -127,7 +130,7 @@ def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) 
             shutil.rmtree(settings.runtime_dir, ignore_errors=True)
 
 
-def running_state(runtime_dir: Path) -> Optional[dict]:
+def running_state(runtime_dir: Path) -> Optional[Dict[str, Any]]:
     try:
         return dict(json.loads((runtime_dir / STATE_FILE).read_text()))
     except (OSError, ValueError):

@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import time
+from typing import List
 
 
 def wait_for_socket(path: str, seconds: float, interval: float = 0.02) -> bool:
@@ -26,7 +27,7 @@ def wait_for_socket(path: str, seconds: float, interval: float = 0.02) -> bool:
             time.sleep(interval)
 
 
-def main(argv: list) -> int:
+def main(argv: List[str]) -> int:
     if len(argv) < 4 or argv[2] != "--":
         print("usage: python -m aiohttp_nginx_base.waitfor SOCKET SECONDS -- COMMAND...", file=sys.stderr)
         return 2

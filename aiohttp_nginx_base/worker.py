@@ -41,12 +41,9 @@ async def real_client(request: web.Request, handler: Handler) -> web.StreamRespo
         if scheme in ("http", "https"):
             cache["scheme"] = scheme
         return await handler(request)
-    kwargs = {}
-    if remote:
-        kwargs["remote"] = remote
-    if scheme in ("http", "https"):
-        kwargs["scheme"] = scheme
-    return await handler(request.clone(**kwargs) if kwargs else request)
+    if remote or scheme in ("http", "https"):
+        request = request.clone(remote=remote or request.remote or "", scheme=scheme if scheme in ("http", "https") else request.scheme)
+    return await handler(request)
 
 
 def add_real_client(app: web.Application) -> web.Application:
@@ -55,7 +52,7 @@ def add_real_client(app: web.Application) -> web.Application:
     return app
 
 
-class Worker(GunicornWebWorker):  # type: ignore[misc]
+class Worker(GunicornWebWorker):
     """aiohttp worker with uvloop and nginx's client address."""
 
     def init_process(self) -> None:
@@ -72,7 +69,7 @@ class Worker(GunicornWebWorker):  # type: ignore[misc]
 
     async def _run(self) -> None:
         if self._behind_nginx():
-            self.wsgi = _wrap(self.wsgi)
+            self.wsgi: Any = _wrap(self.wsgi)
         await super()._run()
 
 

@@ -27,7 +27,7 @@ def variables() -> str:
 
 def tags() -> str:
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "matrix.py"), "readme"], check=True, stdout=subprocess.PIPE, universal_newlines=True
+        [sys.executable, str(ROOT / "scripts" / "matrix.py"), "readme"], check=True, stdout=subprocess.PIPE, text=True
     ).stdout.strip()
 
 

@@ -38,8 +38,13 @@ def free_port() -> int:
 
 
 def request(
-    port: int, path: str = "/", method: str = "GET", body: Optional[bytes] = None,
-    headers: Optional[Dict[str, str]] = None, source: Optional[str] = None, timeout: float = 10.0,
+    port: int,
+    path: str = "/",
+    method: str = "GET",
+    body: Optional[bytes] = None,
+    headers: Optional[Dict[str, str]] = None,
+    source: Optional[str] = None,
+    timeout: float = 10.0,
 ) -> Tuple[int, bytes, Dict[str, str]]:
     """One HTTP request to 127.0.0.1:port; `source` picks the client's loopback address."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None)

@@ -23,7 +23,10 @@ class HostStack:
         self.env.pop("RUNTIME_DIR", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aiohttp_nginx_base", "run", str(app_dir)],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            universal_newlines=True,
         )
         self.lines: List[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -38,7 +41,7 @@ class HostStack:
     def output(self) -> str:
         return "".join(self.lines)
 
-    def wait_ready(self, timeout: float = 20) -> "HostStack":
+    def wait_ready(self, timeout: float = 20) -> HostStack:
         wait_until(lambda: answers(self.port) or self._exited(), timeout, f"the stack on port {self.port}")
         if self.proc.poll() is not None:
             raise AssertionError(f"the stack exited with {self.proc.returncode}:\n{self.output}")

@@ -10,8 +10,6 @@ import threading
 import time
 from typing import Dict, List
 
-import pytest
-
 from tests.support import get_json, get_text, request, wait_until, websocket_echo
 
 
