@@ -72,6 +72,7 @@ class Supervisor:
 
     def _on_quit(self, signum: int, frame: Optional[FrameType]) -> None:
         # fast stop: nginx's and gunicorn's own quick-shutdown signals, then supervisord
+        self.fast_stop = True
         for name, sig in (("nginx", "TERM"), ("gunicorn", "INT")):
             try:
                 control.signal_program(self.settings.runtime_dir, name, sig)
@@ -120,8 +121,9 @@ def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) 
         flush=True,
     )
     try:
-        status = Supervisor(settings, paths.supervisord_conf).run()
-        if failure.exists():
+        supervisor = Supervisor(settings, paths.supervisord_conf)
+        status = supervisor.run()
+        if failure.exists() and not supervisor.fast_stop:
             print(f"aiohttp-nginx: stopped because {failure.read_text().strip()}", file=sys.stderr, flush=True)
             return 1
         return status

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import socket
-from typing import Any, Awaitable, Callable
+from types import FrameType
+from typing import Any, Awaitable, Callable, Optional
 
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
@@ -63,6 +65,12 @@ class Worker(GunicornWebWorker):
         asyncio.set_event_loop(self.loop)
         # skip GunicornWebWorker.init_process, which would replace our loop
         super(GunicornWebWorker, self).init_process()
+
+    def handle_quit(self, sig: int, frame: Optional[FrameType]) -> None:
+        # gunicorn sends QUIT/INT to workers only for a quick shutdown; aiohttp's
+        # worker would still wait for in-flight requests, so leave at once
+        self.cfg.worker_int(self)
+        os._exit(0)
 
     def _behind_nginx(self) -> bool:
         return bool(self.sockets) and all(s.family == socket.AF_UNIX for s in self.sockets)

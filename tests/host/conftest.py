@@ -19,8 +19,8 @@ from tests.support import APPS, answers, free_port, wait_until
 class HostStack:
     def __init__(self, app_dir: Path, env: Dict[str, str]) -> None:
         self.port = free_port()
-        self.env = {**os.environ, "LISTEN_PORT": str(self.port), **env}
-        self.env.pop("RUNTIME_DIR", None)
+        base = {k: v for k, v in os.environ.items() if k != "RUNTIME_DIR"}
+        self.env = {**base, "LISTEN_PORT": str(self.port), **env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aiohttp_nginx_base", "run", str(app_dir)],
             env=self.env,
