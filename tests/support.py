@@ -8,7 +8,7 @@ import json
 import socket
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import aiohttp
 
@@ -87,3 +87,52 @@ def websocket_echo(port: int, message: str, idle: float = 0.0) -> str:
                 return str(reply.data)
 
     return asyncio.run(talk())
+
+
+class Outcome:
+    """One request of a load run: when it started and ended, and how it ended."""
+
+    __slots__ = ("started", "ended", "status", "error")
+
+    def __init__(self, started: float, ended: float, status: int, error: str) -> None:
+        self.started, self.ended, self.status, self.error = started, ended, status, error
+
+    def __repr__(self) -> str:
+        return f"Outcome(status={self.status}, error={self.error!r}, {self.started:.3f}-{self.ended:.3f})"
+
+
+# Errors that mean the server never took the request: a refused connection once
+# nginx stopped listening, or a keep-alive connection it closed while idle.
+NOT_ACCEPTED = ("ClientConnectorError", "ServerDisconnectedError")
+
+
+def load(port: int, path: str, connections: int, seconds: float, max_requests: int = 200000) -> List[Outcome]:
+    """`connections` keep-alive clients requesting `path` for `seconds` (bounded by max_requests)."""
+
+    async def run() -> List[Outcome]:
+        outcomes: List[Outcome] = []
+        deadline = time.monotonic() + seconds
+        connector = aiohttp.TCPConnector(limit=connections)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+            async def client() -> None:
+                while time.monotonic() < deadline and len(outcomes) < max_requests:
+                    started = time.monotonic()
+                    try:
+                        async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                            await response.read()
+                            outcomes.append(Outcome(started, time.monotonic(), response.status, ""))
+                    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                        outcomes.append(Outcome(started, time.monotonic(), 0, type(exc).__name__))
+                        await asyncio.sleep(0.01)  # back off after an error: not synchronisation
+
+            await asyncio.gather(*(client() for _ in range(connections)))
+        return outcomes
+
+    return asyncio.run(run())
+
+
+def lost_requests(outcomes: List[Outcome]) -> List[Outcome]:
+    """Requests the server accepted but did not answer with 200."""
+    return [o for o in outcomes if (o.error and o.error not in NOT_ACCEPTED) or (not o.error and o.status != 200)]
