@@ -23,10 +23,11 @@ SECURITY = os.environ.get("DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debia
 CACHE = Path(os.environ.get("LOCAL_BASE_CACHE", "/var/cache/aiohttp-nginx-local-base"))
 LABEL = "org.aiohttp-nginx-base.stand-in"
 CA_DEST = "/usr/local/share/aiohttp-nginx-local/ca-bundle.crt"
-# Scripts of the stdlib itself, which the official image ships; every other
-# pyenv-shebang script in bin/ belongs to packages installed on the host.
-STDLIB_SCRIPTS = re.compile(r"^(idle3|pydoc3|2to3-3)\.?\d+$")
+# What CPython itself installs in bin/ (pip comes later, from ensurepip); anything
+# else there belongs to packages installed into the host's pyenv.
+CPYTHON_BIN = re.compile(r"^(python|pydoc|idle|2to3)(3|-?3\.\d+)?(-config)?$")
 
+SLIM_EXCLUDE = ("doc", "man", "info", "groff", "linda", "lintian/overrides", "locale")
 # What the official debian images configure so apt layers leave no cache behind.
 APT_CONF = {
     "docker-clean": (
@@ -91,7 +92,7 @@ def rootfs_tarball(suite):
     root = CACHE / f"{suite}-rootfs"
     shutil.rmtree(root, ignore_errors=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    say(f"{suite}: debootstrap --variant=minbase from {MIRROR} (a few minutes)")
+    say(f"{suite}: debootstrap --variant=minbase from {MIRROR}")
     run(["debootstrap", "--variant=minbase", suite, str(root), MIRROR], stdout=subprocess.DEVNULL)
     keyring = next(k for k in ("debian-archive-keyring.pgp", "debian-archive-keyring.gpg")
                    if (root / "usr/share/keyrings" / k).exists())
@@ -99,6 +100,20 @@ def rootfs_tarball(suite):
     stanza = "Types: deb\nURIs: {}\nSuites: {}\nComponents: main\nSigned-By: /usr/share/keyrings/" + keyring + "\n"
     (root / "etc/apt/sources.list.d/debian.sources").write_text(
         stanza.format(MIRROR, f"{suite} {suite}-updates") + "\n" + stanza.format(SECURITY, f"{suite}-security"))
+    # Like the official -slim images: no docs/man/locales now, nor from later package installs.
+    (root / "etc/dpkg/dpkg.cfg.d/docker-slim").write_text(
+        "".join(f"path-exclude /usr/share/{d}/*\n" for d in SLIM_EXCLUDE)
+        + "path-include /usr/share/doc/*/copyright\n")
+    for d in SLIM_EXCLUDE:
+        for p in (root / "usr/share" / d).glob("*"):
+            if p.is_dir() and not p.is_symlink():
+                keep = (p / "copyright").read_bytes() if (p / "copyright").is_file() else None
+                shutil.rmtree(p)
+                if d == "doc" and keep is not None:
+                    p.mkdir()
+                    (p / "copyright").write_bytes(keep)
+            else:
+                p.unlink()
     for pattern in ("var/lib/apt/lists/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb", "var/log/*.log"):
         for p in root.glob(pattern):
             if p.is_file():
@@ -129,7 +144,10 @@ def import_base(suite):
 
 
 def pyenv_prefix(xy):
-    r = subprocess.run(["pyenv", "prefix", xy], capture_output=True, text=True)
+    try:
+        r = subprocess.run(["pyenv", "prefix", xy], capture_output=True, text=True)
+    except FileNotFoundError:
+        return None
     prefix = Path(r.stdout.strip().split(":")[0]) if r.returncode == 0 and r.stdout.strip() else None
     if prefix and prefix.name.startswith(xy + ".") and (prefix / "bin" / f"python{xy}").exists():
         return prefix
@@ -162,22 +180,19 @@ def stage_cpython(prefix, xy, dest):
     """Copy the pyenv install to dest (future /usr/local) minus host-only content."""
     def ignore(d, names):
         skip = {n for n in names if n in ("test", "tests", "idle_test", "__pycache__")
-                or n.endswith((".pyc", ".pyo")) or re.match(r"libpython.*\.a$", n)}
+                or n.endswith((".pyc", ".pyo", "-gdb.py")) or re.match(r"libpython.*\.a$", n)}
         if Path(d).name == "site-packages" and Path(d).parent.name == f"python{xy}":
             skip |= set(names) - {"README.txt"}
         return skip
 
     for sub in ("bin", "include", "lib"):
         shutil.copytree(prefix / sub, dest / sub, symlinks=True, ignore=ignore)
-    for p in sorted((dest / "bin").iterdir()):
-        if p.is_symlink() or not p.is_file():
-            continue
-        with open(p, "rb") as f:
-            first = f.readline()
-        if first.startswith(b"#!") and str(prefix).encode() in first and not STDLIB_SCRIPTS.match(p.name):
-            p.unlink()
     for p in list((dest / "bin").iterdir()):
-        if p.is_symlink() and not p.exists():
+        if CPYTHON_BIN.match(p.name):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
             p.unlink()
     # Build-time paths (sysconfigdata, Makefile, *-config, *.pc, shebangs) name the pyenv prefix.
     old, new = str(prefix).encode(), b"/usr/local"
@@ -205,7 +220,7 @@ def debian_python(base):
 
 
 def dockerfile(base, xy, suite, full, fp, pkgs, ca, from_pyenv):
-    apt_install = ("apt-get update; apt-get install -y --no-install-recommends ca-certificates netbase tzdata"
+    apt_install = ("apt-get install -y --no-install-recommends ca-certificates netbase tzdata"
                    ' $pkgs; rm -rf /var/lib/apt/lists/*')
     lines = [
         f"FROM {base}",
@@ -224,12 +239,13 @@ def dockerfile(base, xy, suite, full, fp, pkgs, ca, from_pyenv):
             + apt_install,
             "COPY usr/local/ /usr/local/",
             "RUN set -eu; ldconfig; python3 -m ensurepip --default-pip;"
-            " find /usr/local -depth \\( -name __pycache__ -o -name '*.pyc' \\) -exec rm -rf '{}' +;"
-            " cd /usr/local/bin; [ -e pip ] || ln -s pip3 pip; python --version; pip --version",
+            " cd /usr/local/bin; [ -e pip ] || ln -s pip3 pip; python --version; pip --version;"
+            " find /usr/local -depth \\( -name __pycache__ -o -name '*.pyc' \\) -exec rm -rf '{}' +",
         ]
     else:
         lines += [
-            "RUN set -eu; export DEBIAN_FRONTEND=noninteractive; pkgs='python3 python3-venv python3-pip'; "
+            "RUN set -eu; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq;"
+            " pkgs='python3 python3-venv python3-pip'; "
             + apt_install
             + "; rm -f /usr/lib/python3*/EXTERNALLY-MANAGED; cd /usr/local/bin;"
             " ln -s /usr/bin/python3 python3; ln -s python3 python; ln -s /usr/bin/pip3 pip3; ln -s pip3 pip;"
