@@ -63,7 +63,7 @@ def _nginx_user(s: Settings) -> Optional[str]:
     return None
 
 
-def _ipv6_available() -> bool:
+def ipv6_available() -> bool:
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
             probe.bind(("::1", 0))
@@ -82,7 +82,7 @@ def _nginx_log(target: Optional[str], stream: str) -> str:
 
 def _nginx_error_level(level: str) -> str:
     # nginx's info level logs every closed keep-alive connection: one step quieter
-    return {"debug": "info", "info": "warn", "warning": "warn", "critical": "crit"}[level]
+    return {"debug": "info", "info": "warn", "warning": "warn", "error": "error", "critical": "crit"}[level]
 
 
 def _static_locations(s: Settings) -> str:
@@ -123,7 +123,7 @@ def nginx_conf(s: Settings) -> str:
         static_locations=_static_locations(s),
         websocket_timeout=s.nginx_websocket_timeout,
     )
-    if not _ipv6_available():
+    if not ipv6_available():
         text = "\n".join(line for line in text.splitlines() if "listen [::]" not in line) + "\n"
     return text
 

@@ -58,7 +58,7 @@ class Int(Parser):
 
 
 class Float(Parser):
-    allowed = "a number > 0 (e.g. 1 or 0.5)"
+    allowed = "a number > 0 and < 1000000 (e.g. 1 or 0.5)"
 
     def __call__(self, name: str, raw: str) -> float:
         try:
@@ -88,7 +88,7 @@ class Size(Parser):
     _units = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
     def __call__(self, name: str, raw: str) -> str:
-        match = re.fullmatch(r"(\d{1,12})([kKmMgG]?)", raw.strip())
+        match = re.fullmatch(r"([0-9]{1,12})([kKmMgG]?)", raw.strip())
         if not match or int(match[1]) * self._units[match[2].lower()] > 1024**4:
             raise self.fail(name, raw)
         return match[1] + match[2].lower()
@@ -119,21 +119,21 @@ class Choice(Parser):
 
 
 class UrlPath(Parser):
-    allowed = "an absolute URL path such as /static, without spaces, quotes or braces"
+    allowed = "an absolute URL path such as /static, of letters, digits and ._~!&()*+,=:@%/-"
 
     def __call__(self, name: str, raw: str) -> str:
         value = raw.strip()
-        if not re.fullmatch(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*", value) or "'" in value:
+        if not re.fullmatch(r"/[A-Za-z0-9._~!&()*+,=:@%/-]*", value):
             raise self.fail(name, raw)
         return value.rstrip("/") or "/"
 
 
 class AbsPath(Parser):
-    allowed = "an absolute file system path without spaces, quotes, braces or ';'"
+    allowed = "an absolute file system path without spaces, quotes, braces, ';', '$' or '%'"
 
     def __call__(self, name: str, raw: str) -> Path:
         value = raw.strip()
-        if not value.startswith("/") or re.search(r"[\s'\"{};$\\]", value):
+        if not value.startswith("/") or re.search(r"[\s'\"{};$%\\]", value):
             raise self.fail(name, raw)
         return Path(value)
 
@@ -256,7 +256,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable(
         "NGINX_WORKER_PROCESSES", "1", IntOrAuto(1, 1024), "nginx worker processes; `auto` uses the usable CPUs of the container.", "nginx"
     ),
-    Variable("NGINX_WORKER_CONNECTIONS", "1024", Int(1, 1048576), "Connections per nginx worker.", "nginx"),
+    Variable("NGINX_WORKER_CONNECTIONS", "1024", Int(16, 1048576), "Connections per nginx worker (each proxied request uses two).", "nginx"),
     Variable(
         "NGINX_WORKER_OPEN_FILES",
         None,

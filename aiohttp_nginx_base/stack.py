@@ -31,11 +31,19 @@ STATE_FILE = Path("run") / "state.json"
 
 
 def check_port(port: int) -> None:
-    """Fail with one line when nginx will not be able to bind LISTEN_PORT."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    """Fail with one line when nginx will not be able to bind LISTEN_PORT (on IPv4, and IPv6 where nginx uses it)."""
+    families = [(socket.AF_INET, "0.0.0.0")] + ([(socket.AF_INET6, "::")] if render.ipv6_available() else [])
+    for family, address in families:
+        _probe_bind(family, address, port)
+
+
+def _probe_bind(family: socket.AddressFamily, address: str, port: int) -> None:
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # as nginx's ipv6only=on
         try:
-            probe.bind(("0.0.0.0", port))
+            probe.bind((address, port))
         except OSError as exc:
             if exc.errno == errno.EACCES:
                 raise SettingsError("LISTEN_PORT", str(port), "a port >= 1024 when not running as root (permission denied)") from None

@@ -1,0 +1,455 @@
+"""Settings -> nginx.conf, gunicorn.conf.py and supervisord.conf, each checked by the program that reads it."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from gunicorn.app.base import Application
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from supervisor.options import ServerOptions
+
+from aiohttp_nginx_base import render, stack
+from aiohttp_nginx_base.settings import BY_NAME, Settings, SettingsError, load
+
+NGINX = render._nginx_or_name()
+needs_nginx = pytest.mark.skipif(not Path(NGINX).is_file(), reason="nginx is not installed")
+
+
+@pytest.fixture
+def conf_dir(tmp_path: Path) -> Path:
+    """An empty NGINX_CONF_DIR, so the host's /etc/nginx/conf.d never leaks into a test."""
+    directory = tmp_path / "conf.d"
+    (directory / "server").mkdir(parents=True)
+    return directory
+
+
+def make(app_dir: Path, conf_dir: Path, **env: str) -> Settings:
+    return load({"APP_DIR": str(app_dir), "NGINX_CONF_DIR": str(conf_dir), **env}, cpu_count=lambda: 2)
+
+
+def assert_nginx_accepts(s: Settings) -> None:
+    result = stack.nginx_test(s, NGINX)
+    assert result.returncode == 0, result.stdout
+
+
+def upstream_block(conf: str) -> str:
+    match = re.search(r"upstream app \{(.*?)\}", conf, re.S)
+    assert match, conf
+    return match[1]
+
+
+def directives(conf: str, name: str) -> List[str]:
+    return re.findall(rf"^\s*{name}\s+([^;]*);", conf, re.M)
+
+
+class _GunicornConfig(Application):  # type: ignore[misc]
+    """gunicorn's own config loader, pointed at one file and nothing else (no command line)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__()
+
+    def load_config(self) -> None:
+        self.load_config_from_file(str(self.path))
+
+    def init(self, parser: Any, opts: Any, args: Any) -> None:
+        pass
+
+    def load(self) -> None:
+        pass
+
+
+def gunicorn_sees(s: Settings, tmp_path: Path) -> Any:
+    path = tmp_path / "gunicorn.conf.py"
+    path.write_text(render.gunicorn_conf(s))
+    return _GunicornConfig(path).cfg
+
+
+def supervisord_sees(s: Settings, nginx_conf: Path) -> ServerOptions:
+    """Render into s.runtime_dir and load the result with supervisord's own parser."""
+    render.prepare_runtime_dir(s)
+    path = s.runtime_dir / "supervisord.conf"
+    path.write_text(render.supervisord_conf(s, nginx_conf, NGINX))
+    options = ServerOptions()
+    options.configfile = str(path)
+    options.process_config(do_usage=False)
+    return options
+
+
+def programs(options: ServerOptions) -> Dict[str, Any]:
+    return {p.name: p for group in options.process_group_configs for p in group.process_configs}
+
+
+# --- nginx.conf
+
+
+@needs_nginx
+def test_the_default_config_passes_nginx_t(app_dir: Path) -> None:
+    host_conf = Path(BY_NAME["NGINX_CONF_DIR"].default or "/etc/nginx/conf.d")
+    if list(host_conf.glob("*.conf")):
+        pytest.skip(f"{host_conf} holds this host's own nginx additions")
+    assert_nginx_accepts(load({"APP_DIR": str(app_dir)}, cpu_count=lambda: 2))
+
+
+@needs_nginx
+def test_the_default_config_with_an_empty_conf_dir_passes_nginx_t(app_dir: Path, conf_dir: Path) -> None:
+    assert_nginx_accepts(make(app_dir, conf_dir))
+
+
+def test_server_tokens_are_off(app_dir: Path, conf_dir: Path) -> None:
+    assert directives(render.nginx_conf(make(app_dir, conf_dir)), "server_tokens") == ["off"]
+
+
+def test_gunicorn_is_reached_over_its_unix_socket_with_keepalive(app_dir: Path, conf_dir: Path) -> None:
+    s = make(app_dir, conf_dir)
+    block = upstream_block(render.nginx_conf(s))
+    assert directives(block, "server") == [f"unix:{s.socket_path}"]
+    assert directives(block, "keepalive") == ["64"]
+    assert len(directives(block, "keepalive_timeout")) == 1
+    assert str(s.socket_path).startswith(str(s.runtime_dir))
+
+
+def test_every_request_is_proxied_to_the_app_upstream(app_dir: Path, conf_dir: Path) -> None:
+    conf = render.nginx_conf(make(app_dir, conf_dir))
+    assert set(directives(conf, "proxy_pass")) == {"http://app"}
+    assert "proxy_set_header X-Real-IP $remote_addr" in conf
+    assert "proxy_set_header X-Forwarded-Proto $scheme" in conf
+
+
+@needs_nginx
+@pytest.mark.parametrize("upload, rendered", [("0", "0"), ("512", "512"), ("10k", "10k"), ("100M", "100m"), ("2g", "2g")])
+def test_client_max_body_size_follows_nginx_max_upload(app_dir: Path, conf_dir: Path, upload: str, rendered: str) -> None:
+    s = make(app_dir, conf_dir, NGINX_MAX_UPLOAD=upload)
+    assert directives(render.nginx_conf(s), "client_max_body_size") == [rendered]
+    assert_nginx_accepts(s)
+
+
+def test_no_static_location_when_static_path_is_missing(app_dir: Path, conf_dir: Path) -> None:
+    conf = render.nginx_conf(make(app_dir, conf_dir, STATIC_INDEX="1"))
+    assert "location /static/" not in conf
+    assert "alias" not in conf
+    assert "location = /" not in conf
+
+
+@needs_nginx
+def test_static_path_is_served_at_static_url_when_it_exists(app_dir: Path, conf_dir: Path) -> None:
+    (app_dir / "static").mkdir()
+    s = make(app_dir, conf_dir)
+    conf = render.nginx_conf(s)
+    assert re.search(rf"location /static/ \{{\s*alias {re.escape(str(app_dir))}/static/;", conf)
+    assert "location = /" not in conf
+    assert_nginx_accepts(s)
+
+
+@needs_nginx
+def test_a_custom_static_url_and_path_are_used(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    public = tmp_path / "public"
+    public.mkdir()
+    s = make(app_dir, conf_dir, STATIC_URL="/assets/v1/", STATIC_PATH=str(public))
+    conf = render.nginx_conf(s)
+    assert re.search(rf"location /assets/v1/ \{{\s*alias {re.escape(str(public))}/;", conf)
+    assert_nginx_accepts(s)
+
+
+@needs_nginx
+def test_static_index_serves_index_html_at_the_root(app_dir: Path, conf_dir: Path) -> None:
+    (app_dir / "static").mkdir()
+    s = make(app_dir, conf_dir, STATIC_INDEX="yes")
+    conf = render.nginx_conf(s)
+    assert re.search(r"location = / \{[^}]*try_files /index.html =404;", conf)
+    assert_nginx_accepts(s)
+
+
+@needs_nginx
+@pytest.mark.parametrize("value", ["off", "OFF", "none", "0"])
+def test_access_log_off_turns_nginx_access_log_off(app_dir: Path, conf_dir: Path, value: str) -> None:
+    s = make(app_dir, conf_dir, ACCESS_LOG=value)
+    assert directives(render.nginx_conf(s), "access_log") == ["off"]
+    assert_nginx_accepts(s)
+
+
+def test_access_log_dash_goes_to_the_container_output(app_dir: Path, conf_dir: Path) -> None:
+    assert directives(render.nginx_conf(make(app_dir, conf_dir)), "access_log") == ["/dev/stdout main"]
+
+
+@needs_nginx
+def test_access_and_error_logs_can_be_files(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    access, error = tmp_path / "access.log", tmp_path / "error.log"
+    s = make(app_dir, conf_dir, ACCESS_LOG=str(access), ERROR_LOG=str(error))
+    conf = render.nginx_conf(s)
+    assert directives(conf, "access_log") == [f"{access} main"]
+    assert directives(conf, "error_log") == [f"{error} warn"]
+    assert_nginx_accepts(s)
+
+
+def test_error_log_off_discards_nginx_errors(app_dir: Path, conf_dir: Path) -> None:
+    assert directives(render.nginx_conf(make(app_dir, conf_dir, ERROR_LOG="off")), "error_log") == ["/dev/null warn"]
+
+
+@needs_nginx
+@pytest.mark.parametrize(
+    "level",
+    [
+        "debug",
+        "info",
+        "warning",
+        "error",
+        "critical",
+    ],
+)
+def test_every_log_level_renders_a_config_nginx_accepts(app_dir: Path, conf_dir: Path, level: str) -> None:
+    s = make(app_dir, conf_dir, LOG_LEVEL=level)
+    assert_nginx_accepts(s)
+
+
+def test_keep_alive_0_turns_upstream_keepalive_off(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    s = make(app_dir, conf_dir, KEEP_ALIVE="0")
+    block = upstream_block(render.nginx_conf(s))
+    assert "keepalive" not in block
+    assert gunicorn_sees(s, tmp_path).keepalive == 0
+
+
+@needs_nginx
+@pytest.mark.parametrize("keep_alive", [1, 2, 5, 75, 3600])
+def test_nginx_drops_idle_upstream_connections_before_gunicorn_does(app_dir: Path, conf_dir: Path, tmp_path: Path, keep_alive: int) -> None:
+    s = make(app_dir, conf_dir, KEEP_ALIVE=str(keep_alive))
+    (timeout,) = directives(upstream_block(render.nginx_conf(s)), "keepalive_timeout")
+    match = re.fullmatch(r"(\d+)(ms|s)", timeout)
+    assert match, timeout
+    nginx_ms = int(match[1]) * (1 if match[2] == "ms" else 1000)
+    gunicorn_s = gunicorn_sees(s, tmp_path).keepalive
+    assert gunicorn_s == keep_alive
+    assert 0 < nginx_ms < gunicorn_s * 1000
+    assert_nginx_accepts(s)
+
+
+def test_nginx_worker_settings_follow_the_variables(app_dir: Path, conf_dir: Path) -> None:
+    s = make(
+        app_dir,
+        conf_dir,
+        NGINX_WORKER_PROCESSES="3",
+        NGINX_WORKER_CONNECTIONS="4096",
+        NGINX_WORKER_OPEN_FILES="8192",
+        NGINX_WEBSOCKET_TIMEOUT="123",
+        GRACEFUL_TIMEOUT="0",
+    )
+    conf = render.nginx_conf(s)
+    assert directives(conf, "worker_processes") == ["3"]
+    assert directives(conf, "worker_connections") == ["4096"]
+    assert directives(conf, "worker_rlimit_nofile") == ["8192"]
+    assert directives(conf, "proxy_read_timeout") == ["123s"]
+    assert directives(conf, "worker_shutdown_timeout") == ["1s"]  # never 0: nginx would wait forever
+
+
+def test_worker_rlimit_nofile_is_left_out_when_unset(app_dir: Path, conf_dir: Path) -> None:
+    assert directives(render.nginx_conf(make(app_dir, conf_dir)), "worker_rlimit_nofile") == []
+
+
+def test_the_conf_dir_is_included_in_http_and_server(app_dir: Path, conf_dir: Path) -> None:
+    conf = render.nginx_conf(make(app_dir, conf_dir))
+    assert directives(conf, "include")[-2:] == [f"{conf_dir}/*.conf", f"{conf_dir}/server/*.conf"]
+
+
+@needs_nginx
+def test_user_additions_in_the_conf_dir_are_honoured(app_dir: Path, conf_dir: Path) -> None:
+    (conf_dir / "gzip.conf").write_text("gzip on;\n")
+    (conf_dir / "server" / "health.conf").write_text("location = /nginx-health { return 204; }\n")
+    assert_nginx_accepts(make(app_dir, conf_dir))
+    (conf_dir / "server" / "broken.conf").write_text("this is not nginx;\n")
+    assert stack.nginx_test(make(app_dir, conf_dir), NGINX).returncode != 0  # and nginx -t really does look
+
+
+# --- values at the edge of what the settings accept: nginx and supervisord must accept them too
+
+
+def _accepted_and_working(env: Dict[str, str], app_dir: Path, conf_dir: Path) -> None:
+    """A value is fine if the settings reject it, or if nginx accepts what they render."""
+    try:
+        s = make(app_dir, conf_dir, **env)
+    except SettingsError as exc:
+        assert exc.name in env
+        return
+    assert_nginx_accepts(s)
+
+
+@needs_nginx
+def test_a_static_url_with_a_semicolon_is_rejected_or_works(app_dir: Path, conf_dir: Path) -> None:
+    (app_dir / "static").mkdir()
+    _accepted_and_working({"STATIC_URL": "/a;b"}, app_dir, conf_dir)
+
+
+@needs_nginx
+def test_a_max_upload_in_non_ascii_digits_is_rejected_or_works(app_dir: Path, conf_dir: Path) -> None:
+    _accepted_and_working({"NGINX_MAX_UPLOAD": "\u0661\u0660m"}, app_dir, conf_dir)
+
+
+@needs_nginx
+def test_the_smallest_accepted_worker_connections_passes_nginx_t(app_dir: Path, conf_dir: Path) -> None:
+    low = BY_NAME["NGINX_WORKER_CONNECTIONS"].parse.low  # type: ignore[attr-defined]
+    _accepted_and_working({"NGINX_WORKER_CONNECTIONS": str(low)}, app_dir, conf_dir)
+
+
+# --- gunicorn.conf.py
+
+
+def test_the_gunicorn_conf_is_valid_python_and_binds_the_socket(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    s = make(app_dir, conf_dir, WEB_CONCURRENCY="3", TIMEOUT="30", GRACEFUL_TIMEOUT="4", LOG_LEVEL="warning")
+    text = render.gunicorn_conf(s)
+    compile(text, "gunicorn.conf.py", "exec")
+    cfg = gunicorn_sees(s, tmp_path)
+    assert cfg.bind == [f"unix:{s.socket_path}"]
+    assert cfg.wsgi_app == "app:app"
+    assert cfg.chdir == str(app_dir)
+    assert (cfg.workers, cfg.timeout, cfg.graceful_timeout, cfg.loglevel) == (3, 30, 4, "warning")
+    assert cfg.worker_class_str == s.worker_class
+    assert cfg.accesslog is None  # nginx writes the access log
+
+
+def test_a_user_gunicorn_conf_overrides_values_but_not_bind(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    user_conf = tmp_path / "mine.py"
+    user_conf.write_text('workers = 7\ntimeout = 5\nbind = "0.0.0.0:9"\nmax_requests = 1000\n')
+    s = make(app_dir, conf_dir, GUNICORN_CONF=str(user_conf))
+    cfg = gunicorn_sees(s, tmp_path)
+    assert (cfg.workers, cfg.timeout, cfg.max_requests) == (7, 5, 1000)
+    assert cfg.bind == [f"unix:{s.socket_path}"]
+
+
+def test_gunicorn_conf_py_in_app_dir_is_loaded(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    (app_dir / "gunicorn_conf.py").write_text("workers = 5\n")
+    assert gunicorn_sees(make(app_dir, conf_dir), tmp_path).workers == 5
+
+
+def test_gunicorn_conf_values_are_python_literals(app_dir: Path, conf_dir: Path) -> None:
+    # values are written with repr(): whatever the settings accept stays a string literal
+    s = make(app_dir, conf_dir, APP_MODULE="app:create_app()")
+    namespace: Dict[str, Any] = {}
+    exec(compile(render.gunicorn_conf(s), "gunicorn.conf.py", "exec"), namespace)
+    assert namespace["wsgi_app"] == "app:create_app()"
+
+
+# --- supervisord.conf
+
+
+def test_supervisord_conf_parses_and_has_no_tcp_control_port(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"))
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(render.supervisord_conf(s, tmp_path / "nginx.conf", NGINX))
+    assert "inet_http_server" not in parser.sections()
+    assert parser["unix_http_server"]["file"].startswith(str(s.runtime_dir))
+    assert {"program:gunicorn", "program:nginx"} <= set(parser.sections())
+
+
+def test_nginx_is_stopped_gracefully_with_quit(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"))
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(render.supervisord_conf(s, tmp_path / "nginx.conf", NGINX))
+    assert parser["program:nginx"]["stopsignal"] == "QUIT"
+    assert parser["program:gunicorn"]["stopsignal"] == "TERM"
+
+
+@pytest.mark.parametrize("graceful", ["0", "8", "30"])
+def test_supervisord_waits_longer_than_gunicorns_graceful_timeout(app_dir: Path, conf_dir: Path, tmp_path: Path, graceful: str) -> None:
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"), GRACEFUL_TIMEOUT=graceful)
+    progs = programs(supervisord_sees(s, tmp_path / "nginx.conf"))
+    assert progs["gunicorn"].stopwaitsecs > int(graceful)
+    assert progs["nginx"].stopwaitsecs > int(graceful)
+    assert progs["nginx"].stopsignal == 3  # SIGQUIT, as supervisord itself resolved it
+
+
+def test_supervisord_runs_the_rendered_configs(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"))
+    paths = render.render(s, nginx_bin=NGINX)
+    progs = programs(supervisord_sees(s, paths.nginx_conf))
+    gunicorn = shlex.split(progs["gunicorn"].command)
+    assert gunicorn[gunicorn.index("--config") + 1] == str(paths.gunicorn_conf)
+    assert gunicorn[gunicorn.index("--bind") + 1] == f"unix:{s.socket_path}"
+    assert progs["gunicorn"].directory == str(app_dir)
+    nginx = shlex.split(progs["nginx"].command)
+    assert nginx[nginx.index("-c") + 1] == str(paths.nginx_conf) == str(s.runtime_dir / "nginx.conf")
+
+
+def test_an_app_dir_nginx_conf_replaces_the_generated_one(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    (app_dir / "nginx.conf").write_text("events {}\n")
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"))
+    render.prepare_runtime_dir(s)
+    paths = render.render(s, nginx_bin=NGINX)
+    assert paths.nginx_conf == app_dir / "nginx.conf"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(paths.supervisord_conf)
+    command = shlex.split(parser["program:nginx"]["command"])
+    assert command[command.index("-c") + 1] == str(app_dir / "nginx.conf")
+    assert (app_dir / "nginx.conf").read_text() == "events {}\n"  # never overwritten
+
+
+@pytest.mark.parametrize("where", ["APP_DIR", "RUNTIME_DIR"])
+def test_a_percent_sign_in_a_path_is_rejected_or_supervisord_accepts_it(tmp_path: Path, conf_dir: Path, where: str) -> None:
+    app_dir = tmp_path / ("my%app" if where == "APP_DIR" else "app")
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text("")
+    runtime = tmp_path / ("run%time" if where == "RUNTIME_DIR" else "runtime")
+    try:
+        s = make(app_dir, conf_dir, RUNTIME_DIR=str(runtime))
+    except SettingsError as exc:
+        assert exc.name == where
+        return
+    progs = programs(supervisord_sees(s, s.runtime_dir / "nginx.conf"))
+    assert progs["gunicorn"].directory == str(app_dir)
+
+
+path_segment = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00/%"), min_size=1, max_size=10).filter(
+    lambda s: s == s.strip() and s not in (".", "..")
+)  # '%' is rejected by AbsPath
+
+
+@hsettings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(app_name=path_segment, runtime_name=path_segment)
+def test_any_accepted_app_dir_and_runtime_dir_reach_supervisord_intact(app_name: str, runtime_name: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-prop-") as scratch:
+        base = Path(scratch)
+        app_dir, runtime = base / app_name, base / "runtime" / runtime_name
+        env = {"APP_DIR": str(app_dir), "RUNTIME_DIR": str(runtime), "NGINX_CONF_DIR": str(base / "conf")}
+        try:
+            for name in ("APP_DIR", "RUNTIME_DIR"):
+                BY_NAME[name].parse(name, env[name])
+        except SettingsError:
+            return  # rejected up front: fine
+        app_dir.mkdir()
+        (app_dir / "app.py").write_text("")
+        s = load(env, cpu_count=lambda: 1)
+        render.prepare_runtime_dir(s)
+        paths = render.render(s, nginx_bin=NGINX)
+        options = ServerOptions()
+        options.configfile = str(paths.supervisord_conf)
+        options.process_config(do_usage=False)
+        progs = programs(options)
+        assert progs["gunicorn"].directory == str(app_dir)
+        nginx = shlex.split(progs["nginx"].command)
+        assert nginx[nginx.index("-c") + 1] == str(paths.nginx_conf)
+
+
+# --- the runtime directory
+
+
+def test_only_the_stack_can_reach_gunicorns_socket_directory(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"))
+    render.prepare_runtime_dir(s)
+    mode = stat.S_IMODE((s.runtime_dir / "run").stat().st_mode)
+    assert mode & 0o007 == 0, oct(mode)  # nothing for "other"
+    assert s.socket_path.parent == s.runtime_dir / "run"
+
+
+def test_render_writes_the_three_files_into_out(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"))
+    out = tmp_path / "out"
+    paths = render.render(s, out=out, nginx_bin=NGINX)
+    assert {p.name for p in out.iterdir()} == {"nginx.conf", "gunicorn.conf.py", "supervisord.conf"}
+    assert paths.nginx_conf.read_text() == render.nginx_conf(s)
