@@ -1,0 +1,69 @@
+# generated from docker-images/Dockerfile.template by scripts/generate.py — do not edit
+# Build context: the repository root (scripts/build.sh). BASE_IMAGE may be
+# overridden, e.g. with a local stand-in for the official image.
+ARG BASE_IMAGE=python:3.8-alpine3.20
+FROM ${BASE_IMAGE}
+
+# Alpine's nginx; its default server goes so that only the generated config
+# serves; conf.d and conf.d/server hold the user's additions.
+RUN apk add --no-cache nginx \
+    && rm -f /etc/nginx/http.d/default.conf \
+    && mkdir -p /etc/nginx/conf.d/server
+
+# Only what the package build needs, removed in the same layer as the install.
+COPY pyproject.toml README.md /tmp/aiohttp-nginx-src/
+COPY aiohttp_nginx_base /tmp/aiohttp-nginx-src/aiohttp_nginx_base
+RUN PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    pip install --no-cache-dir /tmp/aiohttp-nginx-src \
+    && rm -rf /tmp/aiohttp-nginx-src
+
+COPY docker-images/entrypoint.sh /entrypoint.sh
+COPY docker-images/start.sh /start.sh
+COPY docker-images/start-reload.sh /start-reload.sh
+COPY docker-images/app /app
+WORKDIR /app
+
+# The documented defaults, from aiohttp_nginx_base.settings.VARIABLES, so
+# `docker inspect` shows them; the runtime applies the same ones when unset.
+ENV PYTHONUNBUFFERED=1 \
+    APP_DIR=/app \
+    VARIABLE_NAME=app \
+    LISTEN_PORT=80 \
+    NGINX_MAX_UPLOAD=0 \
+    NGINX_WORKER_PROCESSES=1 \
+    NGINX_WORKER_CONNECTIONS=1024 \
+    NGINX_WEBSOCKET_TIMEOUT=3600 \
+    NGINX_CONF_DIR=/etc/nginx/conf.d \
+    STATIC_URL=/static \
+    STATIC_INDEX=0 \
+    WORKERS_PER_CORE=1 \
+    WORKER_CLASS=aiohttp_nginx_base.worker.Worker \
+    TIMEOUT=120 \
+    GRACEFUL_TIMEOUT=8 \
+    KEEP_ALIVE=75 \
+    LOG_LEVEL=info \
+    ACCESS_LOG=- \
+    ERROR_LOG=- \
+    RUNTIME_DIR=/tmp/aiohttp-nginx \
+    HEALTHCHECK_PATH=/
+# entrypoint.sh puts apk's site-packages (py3-* packages) on the import path.
+ENV ALPINEPYTHON=python3.8
+
+EXPOSE 80
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["aiohttp-nginx", "healthcheck"]
+ENTRYPOINT ["/entrypoint.sh"]
+CMD ["/start.sh"]
+
+# Last, so that a new revision or date does not invalidate the layers above.
+ARG BASE_IMAGE
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=https://github.com/aiohttp-nginx-base/aiohttp-nginx-base
+LABEL org.opencontainers.image.title="aiohttp-nginx" \
+      org.opencontainers.image.description="aiohttp behind nginx and gunicorn, supervised by supervisord (Python 3.8, Alpine)" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
