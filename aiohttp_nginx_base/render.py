@@ -151,6 +151,7 @@ def gunicorn_conf(s: Settings) -> str:
         log_level=_py(s.log_level),
         error_log=_py({None: "/dev/null", "-": "-"}.get(s.error_log, s.error_log)),
         worker_tmp_dir=_py(_worker_tmp_dir(s)),
+        pidfile=_py(s.runtime_dir / "run" / "gunicorn.pid"),
         user_conf=_py(str(s.gunicorn_conf) if s.gunicorn_conf else None),
     )
 

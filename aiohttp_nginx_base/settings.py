@@ -256,7 +256,9 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable(
         "NGINX_WORKER_PROCESSES", "1", IntOrAuto(1, 1024), "nginx worker processes; `auto` uses the usable CPUs of the container.", "nginx"
     ),
-    Variable("NGINX_WORKER_CONNECTIONS", "1024", Int(16, 1048576), "Connections per nginx worker (each proxied request uses two).", "nginx"),
+    Variable(
+        "NGINX_WORKER_CONNECTIONS", "1024", Int(16, 1048576), "Connections per nginx worker (each proxied request uses two).", "nginx"
+    ),
     Variable(
         "NGINX_WORKER_OPEN_FILES",
         None,

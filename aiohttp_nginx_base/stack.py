@@ -1,11 +1,4 @@
-"""Run the stack: render, then supervise supervisord as the container's PID 1.
-
-`start` stays the parent of supervisord instead of exec'ing it, for three
-reasons: supervisord exits 0 even when it stopped because a program failed,
-so only a parent can turn that into a non-zero exit with the cause as the
-last line; as PID 1 someone must reap orphaned processes; and SIGQUIT should
-mean a fast stop, which supervisord does not offer.
-"""
+"""Run the stack: validate, render, then supervisord's loop in this process (PID 1 in a container)."""
 
 from __future__ import annotations
 
@@ -21,13 +14,14 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-from . import control, render
+from . import render
 from .settings import Settings, SettingsError
-from .watchdog import FAILURE_FILE
 
 STATE_FILE = Path("run") / "state.json"
+GUNICORN_PID = Path("run") / "gunicorn.pid"
+PROGRAMS = ("gunicorn", "nginx")
 
 
 def check_port(port: int) -> None:
@@ -66,58 +60,85 @@ def nginx_test(settings: Settings, nginx_bin: str) -> subprocess.CompletedProces
         )
 
 
-class Supervisor:
-    """supervisord as a child; signals forwarded, orphans reaped."""
+class Supervision:
+    """supervisord's own main loop, run in this process, with three additions.
+
+    - A program (gunicorn or nginx) that stops on its own ends the stack and
+      makes it exit 1 with the cause as the last line: supervisord would exit 0.
+    - SIGQUIT is a fast stop (supervisord treats it like SIGTERM).
+    - SIGHUP re-renders and reloads nginx and gunicorn gracefully (supervisord
+      would restart every program).
+    Running supervisord in-process rather than as a child saves a Python
+    interpreter's memory and start-up time; as PID 1 it also reaps orphans.
+    """
 
     def __init__(self, settings: Settings, conf: Path) -> None:
         self.settings = settings
         self.conf = conf
-        self.child: Optional[subprocess.Popen[bytes]] = None
+        self.failure = ""
+        self.fast_stop = False
+        self.options: Any = None
 
-    def _on_stop(self, signum: int, frame: Optional[FrameType]) -> None:
-        if self.child and self.child.poll() is None:
-            self.child.send_signal(signal.SIGTERM)  # graceful: nginx QUIT, then gunicorn TERM
+    def run(self) -> int:
+        from supervisor import events, supervisord
+        from supervisor.options import ServerOptions
+
+        options = self.options = ServerOptions()
+        options.realize(["-c", str(self.conf)])
+        options.first, options.test = True, False  # what supervisord.main() sets before go()
+        install_supervisord_handlers = options.setsignals
+
+        def setsignals() -> None:
+            # called by supervisord after it has cleared event subscriptions
+            install_supervisord_handlers()
+            events.subscribe(events.ProcessStateExitedEvent, self._on_program_end)
+            events.subscribe(events.ProcessStateFatalEvent, self._on_program_end)
+            signal.signal(signal.SIGQUIT, self._on_quit)
+            signal.signal(signal.SIGHUP, self._on_hup)
+
+        options.setsignals = setsignals
+        supervisord.go(options)
+        options.close_httpservers()
+        options.close_logger()
+        if self.failure and not self.fast_stop:
+            print(f"aiohttp-nginx: stopped because {self.failure}", file=sys.stderr, flush=True)
+            return 1
+        return 0
+
+    def _on_program_end(self, event: Any) -> None:
+        from supervisor.states import SupervisorStates
+
+        name = event.process.config.name
+        if name not in PROGRAMS or self.fast_stop or self.options.mood < SupervisorStates.RUNNING:
+            return  # a requested stop, or a shutdown already under way
+        status = event.process.exitstatus
+        self.failure = f"{name} could not be started" if status is None else f"{name} exited unexpectedly (exit status {status})"
+        print(f"aiohttp-nginx: {self.failure}; stopping", file=sys.stderr, flush=True)
+        self.options.mood = SupervisorStates.SHUTDOWN
 
     def _on_quit(self, signum: int, frame: Optional[FrameType]) -> None:
-        # fast stop: nginx's and gunicorn's own quick-shutdown signals, then supervisord
+        # fast stop: nginx's and gunicorn's own quick-shutdown signals, then the usual shutdown
         self.fast_stop = True
-        for name, sig in (("nginx", "TERM"), ("gunicorn", "INT")):
-            try:
-                control.signal_program(self.settings.runtime_dir, name, sig)
-            except Exception:  # noqa: BLE001 - a program may already be gone
-                pass
-        self._on_stop(signum, frame)
+        _signal_pidfile(self.settings.runtime_dir / "nginx.pid", signal.SIGTERM)
+        _signal_pidfile(self.settings.runtime_dir / GUNICORN_PID, signal.SIGINT)
+        self.options.signal_receiver.receive(signal.SIGTERM, frame)
 
     def _on_hup(self, signum: int, frame: Optional[FrameType]) -> None:
         reload(self.settings)
 
-    def run(self) -> int:
-        argv: List[str] = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)]
-        # own session: a terminal's Ctrl-C reaches only us, and we stop the stack gracefully
-        self.child = subprocess.Popen(argv, start_new_session=True)
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGQUIT, self._on_quit)
-        signal.signal(signal.SIGHUP, self._on_hup)
-        status = 0
-        while True:
-            try:
-                pid, raw = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            if pid == self.child.pid:
-                status = os.waitstatus_to_exitcode(raw) if hasattr(os, "waitstatus_to_exitcode") else raw >> 8
-                break
-        return status
+
+def _signal_pidfile(path: Path, sig: int) -> bool:
+    try:
+        os.kill(int(path.read_text().strip()), sig)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) -> int:
     nginx_bin = render.find_nginx()
     check_port(settings.listen_port)
     render.prepare_runtime_dir(settings)
-    failure = settings.runtime_dir / FAILURE_FILE
-    if failure.exists():
-        failure.unlink()
     paths = render.render(settings, reload=reload_code, nginx_bin=nginx_bin)
     # what `reload` and `healthcheck` (run later through `docker exec`) need to find us
     (settings.runtime_dir / STATE_FILE).write_text(json.dumps({**settings.as_dict(), "pid": os.getpid()}))
@@ -129,12 +150,7 @@ def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) 
         flush=True,
     )
     try:
-        supervisor = Supervisor(settings, paths.supervisord_conf)
-        status = supervisor.run()
-        if failure.exists() and not supervisor.fast_stop:
-            print(f"aiohttp-nginx: stopped because {failure.read_text().strip()}", file=sys.stderr, flush=True)
-            return 1
-        return status
+        return Supervision(settings, paths.supervisord_conf).run()
     finally:
         if cleanup:
             shutil.rmtree(settings.runtime_dir, ignore_errors=True)
@@ -162,5 +178,5 @@ def request_reload(runtime_dir: Path) -> Optional[int]:
 def reload(settings: Settings) -> None:
     """Re-render the configs and reload nginx and gunicorn without dropping requests."""
     render.render(settings, supervisord=False)
-    control.signal_program(settings.runtime_dir, "gunicorn", "HUP")  # new workers, old ones finish gracefully
-    control.signal_program(settings.runtime_dir, "nginx", "HUP")
+    _signal_pidfile(settings.runtime_dir / GUNICORN_PID, signal.SIGHUP)  # new workers; old ones finish gracefully
+    _signal_pidfile(settings.runtime_dir / "nginx.pid", signal.SIGHUP)

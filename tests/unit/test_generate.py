@@ -72,7 +72,9 @@ def test_dockerfile_has_the_required_pieces(variant: str) -> None:
         "RUNTIME_DIR=/tmp/aiohttp-nginx",
         "COPY docker-images/entrypoint.sh /entrypoint.sh",
         "COPY docker-images/app /app",
-        "pip install --no-cache-dir /tmp/aiohttp-nginx-src",
+        "pip install --no-cache-dir --root=/install /tmp/aiohttp-nginx-src",
+        "find /install -name '*.so' -exec strip --strip-unneeded {} +",
+        "COPY --from=packages /install/usr/local /usr/local",
         "mkdir -p /etc/nginx/conf.d/server",
         'org.opencontainers.image.revision="${REVISION}"',
     ):
