@@ -183,6 +183,7 @@ def prepare_runtime_dir(s: Settings) -> None:
         # root's nginx workers run as `user`: let its group into the socket directory only
         entry = pwd.getpwnam(user)
         os.chmod(s.runtime_dir, 0o711)
+        os.chmod(s.runtime_dir / "nginx", 0o711)  # its workers buffer bodies under nginx/
         os.chown(run_dir, 0, entry.pw_gid)
         # setgid: gunicorn's socket inherits the group, so nginx's workers may connect
         os.chmod(run_dir, 0o2750)
