@@ -214,7 +214,10 @@ def render(
         files[paths.supervisord_conf] = supervisord_conf(s, nginx_conf_path, nginx_bin or _nginx_or_name(), reload)
     for path, text in files.items():
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
+        # only the stack reads them; supervisord.conf holds its socket's password
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out_file:
+            out_file.write(text)
         tmp.replace(path)
     return RenderedPaths(nginx_conf_path, paths.gunicorn_conf, paths.supervisord_conf)
 

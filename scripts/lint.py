@@ -19,8 +19,15 @@ def tool(name: str) -> str:
 
 
 def checks() -> List[List[str]]:
-    shell = sorted(glob.glob("docker-images/*.sh") + glob.glob("scripts/*.sh") + [".ci/run"])
-    dockerfiles = sorted(glob.glob("docker-images/*.dockerfile") + glob.glob("benchmarks/**/*.dockerfile", recursive=True))
+    shell = sorted(
+        glob.glob("docker-images/*.sh") + glob.glob("scripts/*.sh") + glob.glob("examples/**/*.sh", recursive=True) + [".ci/run"]
+    )
+    dockerfiles = sorted(
+        glob.glob("docker-images/*.dockerfile")
+        + glob.glob("examples/**/Dockerfile", recursive=True)
+        + glob.glob("benchmarks/**/Dockerfile", recursive=True)
+        + glob.glob("tests/**/*.Dockerfile", recursive=True)
+    )
     return [
         [tool("ruff"), "check", "."],
         [sys.executable, "-m", "mypy"],
