@@ -2,6 +2,7 @@
 # Build ${IMAGE:-aiohttp-nginx}:TAG from docker-images/TAG.dockerfile, with the repository root as context.
 # Usage: scripts/build.sh TAG [docker build options...]   e.g. scripts/build.sh python3.12-alpine
 # Env: IMAGE (repository name), BASE_IMAGE (e.g. a local stand-in for the official base).
+# CREATED is the commit time, not the build time: rebuilding the same commit gives the same image.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,6 @@ shift
 set -- --file "$dockerfile" --tag "${IMAGE:-aiohttp-nginx}:$tag" \
     --build-arg "VERSION=$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo dev)" \
     --build-arg "REVISION=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)" \
-    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    --build-arg "CREATED=$(git -C "$root" log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)" \
     ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} "$@"
 exec docker build "$@" "$root"
