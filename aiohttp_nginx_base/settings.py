@@ -491,34 +491,17 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None) -
     if nginx_workers == "auto":
         nginx_workers = worker_count(usable, 1.0, None, minimum=1)
 
+    # fields named after their variable take its parsed value; the rest are derived above
+    direct = {f.name: parsed[f.name.upper()] for f in dataclasses.fields(Settings) if f.name.upper() in parsed}
     return Settings(
-        app_dir=app_dir,
-        app_module=app_module,
-        pre_start_path=parsed["PRE_START_PATH"],
-        listen_port=parsed["LISTEN_PORT"],
-        nginx_max_upload=parsed["NGINX_MAX_UPLOAD"],
-        nginx_worker_processes=nginx_workers,
-        nginx_worker_connections=parsed["NGINX_WORKER_CONNECTIONS"],
-        nginx_worker_open_files=parsed["NGINX_WORKER_OPEN_FILES"],
-        nginx_websocket_timeout=parsed["NGINX_WEBSOCKET_TIMEOUT"],
-        nginx_conf_dir=parsed["NGINX_CONF_DIR"],
-        nginx_user=parsed["NGINX_USER"],
-        static_url=parsed["STATIC_URL"],
-        static_path=parsed["STATIC_PATH"],
-        static_index=parsed["STATIC_INDEX"],
-        workers=workers,
-        worker_class=parsed["WORKER_CLASS"],
-        timeout=parsed["TIMEOUT"],
-        graceful_timeout=parsed["GRACEFUL_TIMEOUT"],
-        keep_alive=parsed["KEEP_ALIVE"],
-        log_level=parsed["LOG_LEVEL"],
-        access_log=parsed["ACCESS_LOG"],
-        error_log=parsed["ERROR_LOG"],
-        gunicorn_conf=gunicorn_conf,
-        gunicorn_cmd_args=parsed["GUNICORN_CMD_ARGS"],
-        runtime_dir=parsed["RUNTIME_DIR"],
-        healthcheck_path=parsed["HEALTHCHECK_PATH"],
-        usable_cpus=usable,
+        **{
+            **direct,
+            "app_module": app_module,
+            "nginx_worker_processes": nginx_workers,
+            "workers": workers,
+            "gunicorn_conf": gunicorn_conf,
+            "usable_cpus": usable,
+        }
     )
 
 
