@@ -15,8 +15,9 @@ import asyncio
 import inspect
 import os
 import socket
+import traceback
 from types import FrameType
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, List, Optional
 
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
@@ -66,6 +67,37 @@ class Worker(GunicornWebWorker):
         # skip GunicornWebWorker.init_process, which would replace our loop
         super(GunicornWebWorker, self).init_process()
 
+    def load_wsgi(self) -> None:
+        """With --reload, an app that fails to load answers 500 with the error until a fix is saved.
+
+        gunicorn does this only for a SyntaxError and with a WSGI error app, which an
+        aiohttp worker cannot serve: the worker would fail to boot and stop the stack.
+        """
+        if not self.cfg.reload:
+            super().load_wsgi()
+            return
+        self._wake_on_change()
+        try:
+            self.wsgi: Any = self.app.wsgi()
+        except Exception as exc:  # noqa: BLE001 - any import-time error, shown until fixed
+            self.log.exception("the app failed to load; it reloads when a fix is saved")
+            for filename in _files_in(exc):
+                self.reloader.add_extra_file(filename)
+            self.wsgi = _error_app("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+    def _wake_on_change(self) -> None:
+        # gunicorn's reloader only sets `alive`, which the serving loop checks once a second
+        callback = self.reloader._callback
+
+        def changed(filename: str) -> None:
+            self.alive = False
+            wake = getattr(self, "_notify_waiter_done", None)
+            if wake is not None:
+                self.loop.call_soon_threadsafe(wake)
+            callback(filename)
+
+        self.reloader._callback = changed
+
     def handle_quit(self, sig: int, frame: Optional[FrameType]) -> None:
         # gunicorn sends QUIT/INT to workers only for a quick shutdown; aiohttp's
         # worker would still wait for in-flight requests, so leave at once
@@ -77,8 +109,27 @@ class Worker(GunicornWebWorker):
 
     async def _run(self) -> None:
         if self._behind_nginx():
-            self.wsgi: Any = _wrap(self.wsgi)
+            self.wsgi = _wrap(self.wsgi)
         await super()._run()
+
+
+def _files_in(exc: BaseException) -> List[str]:
+    """The source files an import error points at: where a fix will be saved."""
+    files = [exc.filename] if isinstance(exc, SyntaxError) and exc.filename else []
+    tb = exc.__traceback__
+    while tb is not None:
+        files.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    return [f for f in files if os.path.isfile(f)]
+
+
+def _error_app(text: str) -> web.Application:
+    async def show(request: web.Request) -> web.Response:
+        return web.Response(status=500, text=f"The app failed to load; save a fix and it reloads.\n\n{text}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", show)
+    return app
 
 
 def _wrap(target: Any) -> Any:

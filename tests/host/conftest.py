@@ -17,12 +17,13 @@ from tests.support import APPS, answers, free_port, wait_until
 
 
 class HostStack:
-    def __init__(self, app_dir: Path, env: Dict[str, str]) -> None:
+    def __init__(self, app_dir: Path, env: Dict[str, str], args: Optional[List[str]] = None) -> None:
+        self.app_dir = app_dir
         self.port = free_port()
         base = {k: v for k, v in os.environ.items() if k != "RUNTIME_DIR"}
         self.env = {**base, "LISTEN_PORT": str(self.port), **env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_nginx_base", "run", str(app_dir)],
+            [sys.executable, "-m", "aiohttp_nginx_base", "run", str(app_dir), *(args or [])],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -74,10 +75,10 @@ def host_stack(tmp_path: Path) -> Iterator[StackFactory]:
         pytest.fail("nginx is not installed: host-mode tests need it (apt-get install nginx)")
     started: List[HostStack] = []
 
-    def start(app: str = "full", env: Optional[Dict[str, str]] = None, ready: bool = True) -> HostStack:
+    def start(app: str = "full", env: Optional[Dict[str, str]] = None, ready: bool = True, args: Optional[List[str]] = None) -> HostStack:
         app_dir = tmp_path / app
         shutil.copytree(APPS / app, app_dir)
-        stack = HostStack(app_dir, env or {})
+        stack = HostStack(app_dir, env or {}, args)
         started.append(stack)
         return stack.wait_ready() if ready else stack
 

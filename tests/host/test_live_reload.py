@@ -1,0 +1,42 @@
+"""`aiohttp-nginx run --reload` (what /start-reload.sh does in a container): save, and it is served."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.support import get_text, wait_until
+
+APP = '''from aiohttp import web
+
+
+async def hello(request):
+    return web.Response(text="{text}")
+
+app = web.Application()
+app.router.add_get("/", hello)
+'''
+
+
+def _save(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def test_an_edit_is_served_within_2_seconds_and_a_syntax_error_recovers(host_stack, tmp_path: Path) -> None:
+    stack = host_stack("full", env={"WEB_CONCURRENCY": "1"}, args=["--reload"])
+    app = stack.app_dir / "app.py"
+    _save(app, APP.format(text="version 1"))
+    wait_until(lambda: get_text(stack.port, "/") == (200, "version 1"), 10, "the first edit")
+
+    _save(app, APP.format(text="version 2"))
+    saved = time.monotonic()
+    wait_until(lambda: get_text(stack.port, "/") == (200, "version 2"), 5, "the second edit")
+    assert time.monotonic() - saved < 2.0
+
+    _save(app, "def broken(:\n")
+    status, body = wait_until(lambda: (lambda r: r if r[0] == 500 else None)(get_text(stack.port, "/")), 10, "the error page")
+    assert "SyntaxError" in body
+    assert stack.proc.poll() is None, "a syntax error must not stop the stack"
+
+    _save(app, APP.format(text="fixed"))
+    wait_until(lambda: get_text(stack.port, "/") == (200, "fixed"), 10, "recovery after the fix")
