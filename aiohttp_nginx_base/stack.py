@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set, Tuple
 
 from . import render
 from .settings import Settings, SettingsError
@@ -78,6 +78,8 @@ class Supervision:
         self.failure = ""
         self.fast_stop = False
         self.options: Any = None
+        self.running: Set[str] = set()
+        self._wakeup: Tuple[socket.socket, socket.socket]
 
     def run(self) -> int:
         from supervisor import events, supervisord
@@ -93,10 +95,12 @@ class Supervision:
             install_supervisord_handlers()
             events.subscribe(events.ProcessStateExitedEvent, self._on_program_end)
             events.subscribe(events.ProcessStateFatalEvent, self._on_program_end)
+            events.subscribe(events.ProcessStateRunningEvent, self._on_program_running)
             signal.signal(signal.SIGQUIT, self._on_quit)
             signal.signal(signal.SIGHUP, self._on_hup)
 
         options.setsignals = setsignals
+        self._responsive_poll(options)
         supervisord.go(options)
         options.close_httpservers()
         options.close_logger()
@@ -104,6 +108,37 @@ class Supervision:
             print(f"aiohttp-nginx: stopped because {self.failure}", file=sys.stderr, flush=True)
             return 1
         return 0
+
+    def _responsive_poll(self, options: Any) -> None:
+        """supervisord acts on signals and state changes once per 1-second poll: programs
+        would start a second late and each step of a stop would wait as long. A signal now
+        wakes the poll (through a wakeup socket), and while starting or stopping it polls
+        every 20 ms; once everything runs, it idles at supervisord's own pace."""
+        from supervisor.states import SupervisorStates
+
+        wake_read, wake_write = socket.socketpair()
+        for end in (wake_read, wake_write):
+            end.setblocking(False)
+        signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
+        self._wakeup = (wake_read, wake_write)  # kept open for the life of the loop
+        poll = options.poller.poll
+
+        def responsive_poll(timeout: float) -> Any:
+            changing = options.mood != SupervisorStates.RUNNING or self.running != set(PROGRAMS)
+            options.poller.register_readable(wake_read.fileno())
+            readable, writable = poll(min(timeout, 0.02) if changing else timeout)
+            if wake_read.fileno() in readable:
+                readable = [fd for fd in readable if fd != wake_read.fileno()]
+                try:
+                    wake_read.recv(4096)
+                except BlockingIOError:
+                    pass
+            return readable, writable
+
+        options.poller.poll = responsive_poll
+
+    def _on_program_running(self, event: Any) -> None:
+        self.running.add(event.process.config.name)
 
     def _on_program_end(self, event: Any) -> None:
         from supervisor.states import SupervisorStates

@@ -107,6 +107,13 @@ class Worker(GunicornWebWorker):
     def _behind_nginx(self) -> bool:
         return bool(self.sockets) and all(s.family == socket.AF_UNIX for s in self.sockets)
 
+    def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+        # graceful stop: start it now rather than at the serving loop's next 1-second tick
+        super().handle_exit(sig, frame)
+        wake = getattr(self, "_notify_waiter_done", None)
+        if wake is not None:
+            wake()
+
     async def _run(self) -> None:
         if self._behind_nginx():
             self.wsgi = _wrap(self.wsgi)
