@@ -22,6 +22,7 @@ NGINX_SEARCH_PATH = ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/opt/hom
 # How long nginx waits for gunicorn's socket before giving up (an app that
 # hangs at import is reported instead of leaving a container that answers 502).
 BOOT_TIMEOUT = 60
+ACCESS_LOG_BUFFER = "4k"
 
 
 class NginxMissing(RuntimeError):
@@ -72,12 +73,15 @@ def ipv6_available() -> bool:
         return False
 
 
-def _nginx_log(target: Optional[str], stream: str) -> str:
+def _nginx_log(target: Optional[str], stream: str, output_pid: Optional[int]) -> str:
+    """nginx's log directive argument. `-` writes straight to the output of `output_pid` (the
+    stack's PID 1) rather than through supervisord, which would relay every line in Python."""
     if target is None:
         return "off" if stream == "stdout" else "/dev/null"
-    if target == "-":
-        return "/dev/stdout main" if stream == "stdout" else "stderr"
-    return f"{target} main" if stream == "stdout" else target
+    fd = 1 if stream == "stdout" else 2
+    path = target if target != "-" else (f"/proc/{output_pid}/fd/{fd}" if output_pid else f"/dev/{stream}")
+    # access lines are written in batches of PIPE_BUF (atomic on a pipe, whatever the worker count), at least once a second
+    return f"{path} main buffer={ACCESS_LOG_BUFFER} flush=1s" if stream == "stdout" else path
 
 
 def _nginx_error_level(level: str) -> str:
@@ -97,7 +101,7 @@ def _static_locations(s: Settings) -> str:
     return "".join(blocks)
 
 
-def nginx_conf(s: Settings) -> str:
+def nginx_conf(s: Settings, output_pid: Optional[int] = None) -> str:
     user = _nginx_user(s) if _is_root() else None
     keepalive = ""
     if s.keep_alive >= 1:
@@ -110,11 +114,11 @@ def nginx_conf(s: Settings) -> str:
         worker_processes=s.nginx_worker_processes,
         open_files_directive=(f"worker_rlimit_nofile {s.nginx_worker_open_files};\n" if s.nginx_worker_open_files else ""),
         runtime_dir=s.runtime_dir,
-        error_log=f"{_nginx_log(s.error_log, 'stderr')} {_nginx_error_level(s.log_level)}",
+        error_log=f"{_nginx_log(s.error_log, 'stderr', output_pid)} {_nginx_error_level(s.log_level)}",
         graceful_timeout=max(1, s.graceful_timeout),
         worker_connections=s.nginx_worker_connections,
         mime_types=next((p for p in MIME_TYPES if Path(p).is_file()), str(TEMPLATES / "mime.types")),
-        access_log=_nginx_log(s.access_log, "stdout"),
+        access_log=_nginx_log(s.access_log, "stdout", output_pid),
         socket_path=s.socket_path,
         upstream_keepalive=keepalive,
         conf_dir=s.nginx_conf_dir,
@@ -198,7 +202,12 @@ def user_nginx_conf(s: Settings) -> Optional[Path]:
 
 
 def render(
-    s: Settings, out: Optional[Path] = None, reload: bool = False, nginx_bin: Optional[str] = None, supervisord: bool = True
+    s: Settings,
+    out: Optional[Path] = None,
+    reload: bool = False,
+    nginx_bin: Optional[str] = None,
+    supervisord: bool = True,
+    output_pid: Optional[int] = None,
 ) -> RenderedPaths:
     """Write the three files to `out` (default: the runtime directory).
 
@@ -209,7 +218,7 @@ def render(
     paths = RenderedPaths(out / "nginx.conf", out / "gunicorn.conf.py", out / "supervisord.conf")
     replacement = user_nginx_conf(s)
     nginx_conf_path = replacement or paths.nginx_conf
-    files: Dict[Path, str] = {paths.nginx_conf: nginx_conf(s), paths.gunicorn_conf: gunicorn_conf(s)}
+    files: Dict[Path, str] = {paths.nginx_conf: nginx_conf(s, output_pid), paths.gunicorn_conf: gunicorn_conf(s)}
     if supervisord:
         files[paths.supervisord_conf] = supervisord_conf(s, nginx_conf_path, nginx_bin or _nginx_or_name(), reload)
     for path, text in files.items():

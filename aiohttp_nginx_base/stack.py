@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -79,6 +80,7 @@ class Supervision:
         self.fast_stop = False
         self.options: Any = None
         self.running: Set[str] = set()
+        self.groups: Dict[str, int] = {}
         self._wakeup: Tuple[socket.socket, socket.socket]
 
     def run(self) -> int:
@@ -139,6 +141,7 @@ class Supervision:
 
     def _on_program_running(self, event: Any) -> None:
         self.running.add(event.process.config.name)
+        self.groups[event.process.config.name] = event.process.pid  # supervisord gives each its own group
 
     def _on_program_end(self, event: Any) -> None:
         from supervisor.states import SupervisorStates
@@ -146,6 +149,8 @@ class Supervision:
         name = event.process.config.name
         if name not in PROGRAMS or self.fast_stop or self.options.mood < SupervisorStates.RUNNING:
             return  # a requested stop, or a shutdown already under way
+        # what the dead program left behind (nginx's workers outlive a killed master) goes too
+        _end_group(self.groups.get(name))
         status = event.process.exitstatus
         self.failure = f"{name} could not be started" if status is None else f"{name} exited unexpectedly (exit status {status})"
         print(f"aiohttp-nginx: {self.failure}; stopping", file=sys.stderr, flush=True)
@@ -162,6 +167,26 @@ class Supervision:
         reload(self.settings)
 
 
+def _end_group(pgid: Optional[int], seconds: float = 2.0) -> None:
+    if not pgid:
+        return
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except OSError:
+            return
+        time.sleep(0.02)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def _signal_pidfile(path: Path, sig: int) -> bool:
     try:
         os.kill(int(path.read_text().strip()), sig)
@@ -174,7 +199,7 @@ def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) 
     nginx_bin = render.find_nginx()
     check_port(settings.listen_port)
     render.prepare_runtime_dir(settings)
-    paths = render.render(settings, reload=reload_code, nginx_bin=nginx_bin)
+    paths = render.render(settings, reload=reload_code, nginx_bin=nginx_bin, output_pid=os.getpid())
     # what `reload` and `healthcheck` (run later through `docker exec`) need to find us
     (settings.runtime_dir / STATE_FILE).write_text(json.dumps({**settings.as_dict(), "pid": os.getpid()}))
     print(
@@ -212,6 +237,6 @@ def request_reload(runtime_dir: Path) -> Optional[int]:
 
 def reload(settings: Settings) -> None:
     """Re-render the configs and reload nginx and gunicorn without dropping requests."""
-    render.render(settings, supervisord=False)
+    render.render(settings, supervisord=False, output_pid=os.getpid())
     _signal_pidfile(settings.runtime_dir / GUNICORN_PID, signal.SIGHUP)  # new workers; old ones finish gracefully
     _signal_pidfile(settings.runtime_dir / "nginx.pid", signal.SIGHUP)

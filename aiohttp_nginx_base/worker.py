@@ -17,7 +17,7 @@ import os
 import socket
 import traceback
 from types import FrameType
-from typing import Any, Awaitable, Callable, List, Optional
+from typing import Any, Dict, Optional
 
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
@@ -27,31 +27,39 @@ try:
 except ImportError:  # pragma: no cover - Windows, or a platform without wheels
     uvloop = None  # type: ignore[assignment]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_WRAPPED = "_aiohttp_nginx_real_client"
+RELOAD_POLL_SECONDS = 0.25
 
 
-@web.middleware
-async def real_client(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Report nginx's view of the client: address and scheme."""
+def apply_client_headers(request: web.BaseRequest) -> web.BaseRequest:
+    """Report nginx's view of the client: address and scheme.
+
+    Fills the values `request.remote` and `request.scheme` are cached under, as
+    `request.clone(remote=..., scheme=...)` would, without copying the request.
+    """
     headers = request.headers
     remote = headers.get("X-Real-IP")
+    if remote:
+        request._cache["remote"] = remote
     scheme = headers.get("X-Forwarded-Proto")
-    cache = getattr(request, "_cache", None)
-    if isinstance(cache, dict):
-        # what request.clone(remote=..., scheme=...) does, without copying the request
-        if remote:
-            cache["remote"] = remote
-        if scheme in ("http", "https"):
-            cache["scheme"] = scheme
-        return await handler(request)
-    if remote or scheme in ("http", "https"):
-        request = request.clone(remote=remote or request.remote or "", scheme=scheme if scheme in ("http", "https") else request.scheme)
-    return await handler(request)
+    if scheme in ("http", "https"):
+        request._cache["scheme"] = scheme
+    return request
 
 
 def add_real_client(app: web.Application) -> web.Application:
-    if real_client not in app.middlewares:
-        app.middlewares.insert(0, real_client)
+    """Apply the headers as each request is made: unlike a middleware, this costs the app
+    nothing when it has no middlewares of its own (aiohttp then skips the middleware chain)."""
+    if getattr(app, _WRAPPED, False):
+        return app
+    make_request = app._make_request
+
+    def make_request_with_client(*args: Any, **kwargs: Any) -> web.Request:
+        return apply_client_headers(make_request(*args, **kwargs))  # type: ignore[return-value]
+
+    # object.__setattr__: aiohttp's debug mode warns about attributes it does not know
+    object.__setattr__(app, "_make_request", make_request_with_client)
+    object.__setattr__(app, _WRAPPED, True)
     return app
 
 
@@ -59,6 +67,8 @@ class Worker(GunicornWebWorker):
     """aiohttp worker with uvloop and nginx's client address."""
 
     def init_process(self) -> None:
+        # taken before the app loads, so a save made while it loads is not missed
+        self._watched = app_files(os.getcwd()) if self.cfg.reload else {}
         if uvloop is None:
             super().init_process()
             return
@@ -76,27 +86,11 @@ class Worker(GunicornWebWorker):
         if not self.cfg.reload:
             super().load_wsgi()
             return
-        self._wake_on_change()
         try:
             self.wsgi: Any = self.app.wsgi()
         except Exception as exc:  # noqa: BLE001 - any import-time error, shown until fixed
             self.log.exception("the app failed to load; it reloads when a fix is saved")
-            for filename in _files_in(exc):
-                self.reloader.add_extra_file(filename)
             self.wsgi = _error_app("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-
-    def _wake_on_change(self) -> None:
-        # gunicorn's reloader only sets `alive`, which the serving loop checks once a second
-        callback = self.reloader._callback
-
-        def changed(filename: str) -> None:
-            self.alive = False
-            wake = getattr(self, "_notify_waiter_done", None)
-            if wake is not None:
-                self.loop.call_soon_threadsafe(wake)
-            callback(filename)
-
-        self.reloader._callback = changed
 
     def handle_quit(self, sig: int, frame: Optional[FrameType]) -> None:
         # gunicorn sends QUIT/INT to workers only for a quick shutdown; aiohttp's
@@ -108,8 +102,12 @@ class Worker(GunicornWebWorker):
         return bool(self.sockets) and all(s.family == socket.AF_UNIX for s in self.sockets)
 
     def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
-        # graceful stop: start it now rather than at the serving loop's next 1-second tick
         super().handle_exit(sig, frame)
+        self._stop_now()
+
+    def _stop_now(self) -> None:
+        # start stopping now rather than at the serving loop's next 1-second tick
+        self.alive = False
         wake = getattr(self, "_notify_waiter_done", None)
         if wake is not None:
             wake()
@@ -117,17 +115,45 @@ class Worker(GunicornWebWorker):
     async def _run(self) -> None:
         if self._behind_nginx():
             self.wsgi = _wrap(self.wsgi)
-        await super()._run()
+        watcher = self.loop.create_task(self._reload_on_change(os.getcwd())) if self.cfg.reload else None
+        try:
+            await super()._run()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _reload_on_change(self, root: str) -> None:
+        """--reload: replace this worker as soon as a .py file of the app changes.
+
+        gunicorn's own reloader notices a change only at the serving loop's next
+        1-second tick, and snapshots the files after the app has loaded, so a
+        save made while a worker starts would go unseen.
+        """
+        while self.alive:
+            await asyncio.sleep(RELOAD_POLL_SECONDS)
+            current = await self.loop.run_in_executor(None, app_files, root)
+            if current != self._watched:
+                changed = sorted(set(current.items()) ^ set(self._watched.items()))
+                self.log.info("reloading: %s changed", changed[0][0] if changed else root)
+                self._stop_now()
+                return
 
 
-def _files_in(exc: BaseException) -> List[str]:
-    """The source files an import error points at: where a fix will be saved."""
-    files = [exc.filename] if isinstance(exc, SyntaxError) and exc.filename else []
-    tb = exc.__traceback__
-    while tb is not None:
-        files.append(tb.tb_frame.f_code.co_filename)
-        tb = tb.tb_next
-    return [f for f in files if os.path.isfile(f)]
+def app_files(root: str, limit: int = 10000) -> Dict[str, int]:
+    """The modification time of each .py file under the app directory: what --reload watches."""
+    found: Dict[str, int] = {}
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in ("__pycache__", "node_modules")]
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                try:
+                    found[path] = os.stat(path).st_mtime_ns
+                except OSError:
+                    continue
+                if len(found) >= limit:
+                    return found
+    return found
 
 
 def _error_app(text: str) -> web.Application:
@@ -140,7 +166,7 @@ def _error_app(text: str) -> web.Application:
 
 
 def _wrap(target: Any) -> Any:
-    """Add the middleware to an app, or to what an async factory returns."""
+    """Add the client hook to an app, or to what an async factory returns."""
     if isinstance(target, web.Application):
         return add_real_client(target)
     if not inspect.iscoroutinefunction(target):

@@ -1,4 +1,4 @@
-"""The default worker's middleware: the app sees nginx's client address and scheme, not the unix socket's."""
+"""The default worker: the app sees nginx's client address and scheme, not the unix socket's."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from aiohttp_nginx_base import worker
-from aiohttp_nginx_base.worker import Worker, add_real_client, real_client
+from aiohttp_nginx_base.worker import Worker, add_real_client, apply_client_headers
 
 
 class _Transport:
@@ -24,25 +24,15 @@ class _Transport:
         return self.peer if name == "peername" else default
 
 
-def seen_through_middleware(headers: Dict[str, str], peer: Optional[Any] = ("192.0.2.10", 40000)) -> Dict[str, Any]:
-    """What a handler behind real_client sees for a request with these headers."""
-
-    async def go() -> Dict[str, Any]:
-        request = make_mocked_request("GET", "/path?q=1", headers={"Host": "example.com", **headers}, transport=_Transport(peer))
-        seen: Dict[str, Any] = {}
-
-        async def handler(r: web.Request) -> web.StreamResponse:
-            seen.update(remote=r.remote, scheme=r.scheme, url=str(r.url), secure=r.secure, host=r.host)
-            return web.Response()
-
-        await real_client(request, handler)
-        return seen
-
-    return asyncio.run(go())
+def seen_by_the_app(headers: Dict[str, str], peer: Optional[Any] = ("192.0.2.10", 40000)) -> Dict[str, Any]:
+    """What a handler sees of a request with these headers once the worker has applied them."""
+    request = make_mocked_request("GET", "/path?q=1", headers={"Host": "example.com", **headers}, transport=_Transport(peer))
+    r = apply_client_headers(request)
+    return {"remote": r.remote, "scheme": r.scheme, "url": str(r.url), "secure": r.secure, "host": r.host}
 
 
 def test_x_real_ip_and_x_forwarded_proto_become_remote_and_scheme() -> None:
-    seen = seen_through_middleware({"X-Real-IP": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    seen = seen_by_the_app({"X-Real-IP": "203.0.113.7", "X-Forwarded-Proto": "https"})
     assert seen["remote"] == "203.0.113.7"
     assert seen["scheme"] == "https"
     assert seen["secure"] is True
@@ -50,36 +40,36 @@ def test_x_real_ip_and_x_forwarded_proto_become_remote_and_scheme() -> None:
 
 
 def test_without_the_headers_the_request_is_unchanged() -> None:
-    seen = seen_through_middleware({})
+    seen = seen_by_the_app({})
     assert seen == {"remote": "192.0.2.10", "scheme": "http", "url": "http://example.com/path?q=1", "secure": False, "host": "example.com"}
 
 
 def test_without_the_headers_a_unix_socket_peer_stays_as_aiohttp_reports_it() -> None:
-    assert seen_through_middleware({}, peer=None)["remote"] is None
+    assert seen_by_the_app({}, peer=None)["remote"] is None
 
 
 def test_x_real_ip_alone_keeps_the_scheme() -> None:
-    seen = seen_through_middleware({"X-Real-IP": "2001:db8::1"})
+    seen = seen_by_the_app({"X-Real-IP": "2001:db8::1"})
     assert (seen["remote"], seen["scheme"]) == ("2001:db8::1", "http")
 
 
 def test_x_forwarded_proto_alone_keeps_the_remote() -> None:
-    seen = seen_through_middleware({"X-Forwarded-Proto": "https"})
+    seen = seen_by_the_app({"X-Forwarded-Proto": "https"})
     assert (seen["remote"], seen["scheme"], seen["url"]) == ("192.0.2.10", "https", "https://example.com/path?q=1")
 
 
 @pytest.mark.parametrize("proto", ["ftp", "javascript", ""])
 def test_an_unknown_forwarded_proto_is_ignored(proto: str) -> None:
-    seen = seen_through_middleware({"X-Forwarded-Proto": proto})
+    seen = seen_by_the_app({"X-Forwarded-Proto": proto})
     assert seen["scheme"] == "http"
     assert seen["url"].startswith("http://")
 
 
 def test_an_empty_x_real_ip_is_ignored() -> None:
-    assert seen_through_middleware({"X-Real-IP": ""})["remote"] == "192.0.2.10"
+    assert seen_by_the_app({"X-Real-IP": ""})["remote"] == "192.0.2.10"
 
 
-def test_a_real_server_with_the_middleware_reports_nginxs_view() -> None:
+def test_a_real_server_with_the_worker_hook_reports_nginxs_view() -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.json_response({"remote": request.remote, "scheme": request.scheme, "url": str(request.url)})
 
@@ -99,20 +89,19 @@ def test_a_real_server_with_the_middleware_reports_nginxs_view() -> None:
     assert direct["scheme"] == "http"
 
 
-def test_add_real_client_puts_the_middleware_first_and_only_once() -> None:
-    async def other(request: web.Request, handler: worker.Handler) -> web.StreamResponse:
-        return await handler(request)
-
-    app = web.Application(middlewares=[other])
+def test_add_real_client_wraps_the_request_factory_once_and_adds_no_middleware() -> None:
+    app = web.Application()
     add_real_client(app)
+    wrapped = app._make_request
     add_real_client(app)
-    assert list(app.middlewares) == [real_client, other]
+    assert app._make_request is wrapped
+    assert list(app.middlewares) == []
 
 
-def test_wrap_adds_the_middleware_to_an_app_and_to_what_a_factory_returns() -> None:
+def test_wrap_covers_an_app_and_what_a_factory_returns() -> None:
     app = web.Application()
     assert worker._wrap(app) is app
-    assert real_client in app.middlewares
+    assert getattr(app, worker._WRAPPED)
 
     made = web.Application()
 
@@ -121,7 +110,7 @@ def test_wrap_adds_the_middleware_to_an_app_and_to_what_a_factory_returns() -> N
 
     factory = worker._wrap(create_app)
     assert asyncio.run(factory()) is made
-    assert real_client in made.middlewares
+    assert getattr(made, worker._WRAPPED)
 
 
 def test_wrap_leaves_anything_else_for_aiohttp_to_report() -> None:
