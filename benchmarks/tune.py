@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Tuning experiments for the stack, measured the way benchmarks/run.py measures.
+
+Each experiment loads a few variants of the stack (environment variables, or a
+patched copy of the generated nginx config mounted as /app/nginx.conf, which the
+image uses instead of its own) next to gunicorn alone, alternated round by round.
+Nothing of the runtime is changed: a variant that wins is a recommendation.
+
+    benchmarks/run.sh --help                       the benchmark itself
+    PYTHON=... python3 benchmarks/tune.py --list   the experiments
+    python3 benchmarks/tune.py accesslog nginx_workers --rounds 3 --duration 5
+
+Raw results go to benchmarks/results/raw/tune-*.json (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # noqa: E402  (benchmarks/run.py)
+
+Variants = List[bench.Target]
+
+
+class Ctx:
+    def __init__(self, image: str, workers: int, work: Path) -> None:
+        self.image, self.workers, self.work = image, workers, work
+        self._n = 0
+
+    def stack(self, key: str, title: str, env: Optional[Dict[str, str]] = None, workers: Optional[int] = None) -> bench.Target:
+        return bench.stack_target(self.image, workers or self.workers, env, key=key, title=title)
+
+    def gunicorn(
+        self, key: str = "gunicorn", worker_class: str = "aiohttp.GunicornUVLoopWebWorker", workers: Optional[int] = None
+    ) -> bench.Target:
+        return bench.gunicorn_target(self.image, workers or self.workers, worker_class, key=key, title=f"gunicorn alone {worker_class}")
+
+    def patched(self, key: str, title: str, patch: Callable[[str], str], env: Optional[Dict[str, str]] = None) -> bench.Target:
+        """The stack with its generated nginx.conf, patched, mounted as /app/nginx.conf."""
+        target = self.stack(key, title, env)
+        args = ["run", "--rm", "--network", "none", "--entrypoint", "sh"]
+        for k, v in target.env.items():
+            args += ["-e", f"{k}={v}"]
+        conf = bench.docker(*args, target.image, "-c", "aiohttp-nginx render --out /tmp/c >/dev/null && cat /tmp/c/nginx.conf", timeout=60)
+        patched = patch(conf + "\n")
+        if patched == conf + "\n":
+            raise bench.BenchError(f"{key}: the patch changed nothing")
+        self._n += 1
+        path = self.work / f"nginx-{self._n}-{key}.conf"
+        path.write_text(patched)
+        target.mounts.append((str(path), "/app/nginx.conf"))
+        return target
+
+
+def replace(old: str, new: str) -> Callable[[str], str]:
+    def patch(text: str) -> str:
+        if old not in text:
+            raise bench.BenchError(f"patch: {old!r} not in the generated config")
+        return text.replace(old, new)
+
+    return patch
+
+
+OFF = {"ACCESS_LOG": "off"}
+
+
+def accesslog(c: Ctx) -> Variants:
+    return [
+        c.stack("default", "stack defaults (access log -> stdout via supervisord)"),
+        c.stack("off", "ACCESS_LOG=off", OFF),
+        c.patched(
+            "buffered",
+            "access_log /dev/stdout main buffer=64k flush=1s",
+            replace("access_log /dev/stdout main;", "access_log /dev/stdout main buffer=64k flush=1s;"),
+        ),
+        c.stack("file", "ACCESS_LOG=/tmp/access.log (container fs)", {"ACCESS_LOG": "/tmp/access.log"}),
+        c.gunicorn(),
+    ]
+
+
+def nginx_workers(c: Ctx) -> Variants:
+    return [
+        c.stack("nw1", "ACCESS_LOG=off, NGINX_WORKER_PROCESSES=1", OFF),
+        c.stack("nw2", "ACCESS_LOG=off, NGINX_WORKER_PROCESSES=2", {**OFF, "NGINX_WORKER_PROCESSES": "2"}),
+        c.stack("nw1-w3", "ACCESS_LOG=off, nginx 1, WEB_CONCURRENCY=3", OFF, workers=3),
+        c.stack("nw1-w1", "ACCESS_LOG=off, nginx 1, WEB_CONCURRENCY=1", OFF, workers=1),
+        c.gunicorn(),
+    ]
+
+
+def upstream(c: Ctx) -> Variants:
+    ka = "        keepalive 64;\n"
+    return [
+        c.stack("ka64", "ACCESS_LOG=off (keepalive 64)", OFF),
+        c.patched("ka8", "keepalive 8", replace(ka, "        keepalive 8;\n"), OFF),
+        c.patched("ka256", "keepalive 256", replace(ka, "        keepalive 256;\n"), OFF),
+        c.patched("ka0", "no upstream keepalive", replace(ka, ""), OFF),
+        c.gunicorn(),
+    ]
+
+
+def proxy(c: Ctx) -> Variants:
+    loc = "        proxy_redirect off;\n"
+    return [
+        c.stack("base", "ACCESS_LOG=off", OFF),
+        c.patched("nobuf", "proxy_buffering off", replace(loc, loc + "        proxy_buffering off;\n"), OFF),
+        c.patched(
+            "nodelay",
+            "tcp_nodelay off, tcp_nopush off",
+            replace("    tcp_nopush on;\n", "    tcp_nopush off;\n    tcp_nodelay off;\n"),
+            OFF,
+        ),
+        c.patched(
+            "fewhdr",
+            "only X-Real-IP/X-Forwarded-Proto + Connection set",
+            lambda t: (
+                "\n".join(
+                    line
+                    for line in t.splitlines()
+                    if not any(
+                        h in line for h in ("proxy_set_header Upgrade", "X-Forwarded-For", "X-Forwarded-Host", "proxy_set_header Host")
+                    )
+                )
+                + "\n"
+            ),
+            OFF,
+        ),
+        c.gunicorn(),
+    ]
+
+
+def worker_class(c: Ctx) -> Variants:
+    return [
+        c.stack("ours", "ACCESS_LOG=off, WORKER_CLASS default (middleware)", OFF),
+        c.stack(
+            "uvloop",
+            "ACCESS_LOG=off, WORKER_CLASS=aiohttp.GunicornUVLoopWebWorker",
+            {**OFF, "WORKER_CLASS": "aiohttp.GunicornUVLoopWebWorker"},
+        ),
+        c.gunicorn("g-ours", "aiohttp_nginx_base.worker.Worker"),
+        c.gunicorn(),
+    ]
+
+
+def gunicorn_workers(c: Ctx) -> Variants:
+    return [
+        c.gunicorn("g2", workers=2),
+        c.gunicorn("g3", workers=3),
+        c.gunicorn("g1", workers=1),
+        c.stack("s2", "ACCESS_LOG=off, 2 workers", OFF),
+    ]
+
+
+ALT_WORKER = Path(__file__).resolve().parent / "variants" / "alt_worker.py"
+BUFFERED = replace("access_log /dev/stdout main;", "access_log /dev/stdout main buffer=64k flush=1s;")
+
+
+def with_alt_worker(target: bench.Target) -> bench.Target:
+    """Use benchmarks/variants/alt_worker.py (client address without a middleware)."""
+    target.mounts.append((str(ALT_WORKER), "/app/alt_worker.py"))
+    target.env["WORKER_CLASS"] = "alt_worker.Worker"
+    return target
+
+
+def client_addr(c: Ctx) -> Variants:
+    return [
+        c.stack("mw", "ACCESS_LOG=off, default worker (middleware)", OFF),
+        with_alt_worker(c.stack("alt", "ACCESS_LOG=off, alt_worker (no middleware)", OFF)),
+        c.stack(
+            "nomw",
+            "ACCESS_LOG=off, GunicornUVLoopWebWorker (no client address)",
+            {**OFF, "WORKER_CLASS": "aiohttp.GunicornUVLoopWebWorker"},
+        ),
+        c.gunicorn(),
+    ]
+
+
+def combined(c: Ctx) -> Variants:
+    """The recommendations together, access log kept on."""
+    return [
+        c.stack("default", "stack defaults"),
+        c.patched("buf", "buffered access log", BUFFERED),
+        with_alt_worker(c.patched("buf+alt", "buffered access log + alt worker", BUFFERED)),
+        with_alt_worker(c.patched("buf+alt+w3", "buffered access log + alt worker, 3 workers", BUFFERED, {"WEB_CONCURRENCY": "3"})),
+        c.gunicorn(),
+    ]
+
+
+EXPERIMENTS: Dict[str, Callable[[Ctx], Variants]] = {
+    "client_addr": client_addr,
+    "combined": combined,
+    "accesslog": accesslog,
+    "nginx_workers": nginx_workers,
+    "upstream": upstream,
+    "proxy": proxy,
+    "worker_class": worker_class,
+    "gunicorn_workers": gunicorn_workers,
+}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiments", nargs="*", help="experiments to run (default: all)")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--image")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=float, default=5)
+    p.add_argument("--warmup", type=float, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--max-other", type=float, default=0.15)
+    p.add_argument("--retries", type=int, default=2)
+    p.add_argument("--quiet-wait", type=float, default=20)
+    args = p.parse_args(argv)
+    if args.list:
+        for name in EXPERIMENTS:
+            print(name)
+        return 0
+    names = args.experiments or list(EXPERIMENTS)
+    for name in names:
+        if name not in EXPERIMENTS:
+            p.error(f"unknown experiment {name}; --list")
+    ref = args.image or bench.default_image()
+    image = bench.image_id(ref)
+    bench.cleanup_leftovers()
+    out: Dict[str, Any] = {"image": ref, "image_id": image, "args": vars(args), "experiments": {}}
+    raw = bench.RESULTS / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-tune-") as tmp:
+        work = Path(tmp)
+        os.chmod(work, 0o755)
+        lua = work / "report.lua"
+        lua.write_text(bench.WRK_LUA)
+        for name in names:
+            print(f"== {name} (load {os.getloadavg()[0]:.2f})", flush=True)
+            targets = EXPERIMENTS[name](Ctx(image, args.workers, work))
+            try:
+                for t in targets:
+                    bench.start(t)
+                rounds = bench.load_rounds(targets, args, lua)
+            finally:
+                for t in targets:
+                    bench.stop(t)
+            summary = {k: bench.summarize(v) for k, v in rounds.items()}
+            ref_key = next((k for k in ("gunicorn", "g2") if k in summary), None)
+            print(f"   {'variant':<10} {'req/s':>8} {'p50':>7} {'p99':>7} {'vs gun':>7} {'p99 vs':>7} {'cpu/1k':>7}  rounds   title")
+            for t in targets:
+                s = summary[t.key]
+                vs = s["rps"] / summary[ref_key]["rps"] if ref_key else float("nan")
+                p99 = s["p99_ms"] / summary[ref_key]["p99_ms"] if ref_key else float("nan")
+                print(
+                    f"   {t.key:<10} {s['rps']:>8.0f} {s['p50_ms']:>7.2f} {s['p99_ms']:>7.2f} {vs:>7.3f} {p99:>7.2f} "
+                    f"{s.get('cpu_ms_per_1k', float('nan')):>7.1f}  {s['rps_all']}  {t.title}  "
+                    f"errs={s['non2xx']}/{s['socket_errors']} other={s.get('other_load', 0):.0%}",
+                    flush=True,
+                )
+            out["experiments"][name] = {"summary": summary, "titles": {t.key: t.title for t in targets}, "rounds": rounds}
+            (raw / f"tune-{stamp}.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(f"raw: {raw / f'tune-{stamp}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
