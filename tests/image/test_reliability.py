@@ -99,6 +99,7 @@ def test_soak_at_64_connections_has_no_errors_and_flat_memory(run_container, app
     first = _memory_mib(container)
     report, _ = run.communicate(timeout=seconds + 60)
     last = _memory_mib(container)
+    print(f"\nsoak {seconds} s: memory {first:.1f} MiB after the first fifth, {last:.1f} MiB at the end\n{report}")
     assert run.returncode == 0, report
     assert "Non-2xx" not in report and "Socket errors" not in report, report
     assert int(re.search(r"(\d+) requests in", report)[1]) > 1000, report  # type: ignore[index]
