@@ -137,7 +137,7 @@ def proxy(c: Ctx) -> Variants:
 
 def worker_class(c: Ctx) -> Variants:
     return [
-        c.stack("ours", "ACCESS_LOG=off, WORKER_CLASS default", OFF),
+        c.stack("ours", "ACCESS_LOG=off, WORKER_CLASS default (client address hook)", OFF),
         c.stack(
             "uvloop",
             "ACCESS_LOG=off, WORKER_CLASS=aiohttp.GunicornUVLoopWebWorker",
@@ -157,20 +157,7 @@ def gunicorn_workers(c: Ctx) -> Variants:
     ]
 
 
-def client_addr(c: Ctx) -> Variants:
-    return [
-        c.stack("ours", "ACCESS_LOG=off, default worker (client address hook)", OFF),
-        c.stack(
-            "nomw",
-            "ACCESS_LOG=off, GunicornUVLoopWebWorker (no client address)",
-            {**OFF, "WORKER_CLASS": "aiohttp.GunicornUVLoopWebWorker"},
-        ),
-        c.gunicorn(),
-    ]
-
-
 EXPERIMENTS: Dict[str, Callable[[Ctx], Variants]] = {
-    "client_addr": client_addr,
     "accesslog": accesslog,
     "nginx_workers": nginx_workers,
     "upstream": upstream,
