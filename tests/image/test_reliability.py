@@ -82,13 +82,14 @@ def _memory_mib(container: str) -> float:
     return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[unit]
 
 
-SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
+SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "120"))
+SOAK_WARMUP = 60  # buffers and caches settle in the first minute; growth is measured after it
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(SOAK_SECONDS + 180)
 def test_soak_at_64_connections_has_no_errors_and_flat_memory(run_container, app_images) -> None:
-    """SOAK_SECONDS (default 60) of wrk at 64 connections; memory from the first fifth to the end grows < 5 %."""
+    """SOAK_SECONDS (default 120) of wrk at 64 connections; memory from the first minute to the end grows < 5 %."""
     wrk = shutil.which("wrk")
     if wrk is None:
         pytest.fail("wrk is not installed (apt-get install wrk)")
@@ -98,12 +99,12 @@ def test_soak_at_64_connections_has_no_errors_and_flat_memory(run_container, app
         [wrk, "-t2", "-c64", f"-d{seconds}s", "--timeout", "5s", f"http://127.0.0.1:{port}/"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    warm = time.monotonic() + seconds / 5
-    wait_until(lambda: time.monotonic() > warm, seconds, "the first fifth of the soak")
+    warm = time.monotonic() + min(SOAK_WARMUP, seconds / 2)
+    wait_until(lambda: time.monotonic() > warm, seconds, "the first minute of the soak")
     first = _memory_mib(container)
     report, _ = run.communicate(timeout=seconds + 60)
     last = _memory_mib(container)
-    print(f"\nsoak {seconds} s: memory {first:.1f} MiB after the first fifth, {last:.1f} MiB at the end\n{report}")
+    print(f"\nsoak {seconds} s: memory {first:.1f} MiB after the first minute, {last:.1f} MiB at the end\n{report}")
     assert run.returncode == 0, report
     assert "Non-2xx" not in report and "Socket errors" not in report, report
     assert int(re.search(r"(\d+) requests in", report)[1]) > 1000, report  # type: ignore[index]
