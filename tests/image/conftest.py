@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_DOCKERFILE = Path(__file__).resolve().parent / "scenarios" / "app.Dockerfile"
 TAGS: List[str] = os.environ.get("IMAGE_TAGS", "").split() or ["python3.13"]
 IMAGE_REPO = os.environ.get("IMAGE", "aiohttp-nginx")
+# The heaviest tests (thousands of connections, rolling updates, the browser, soak) run on one tag only, to keep
+# CI's time bounded as tags are added; mark them @pytest.mark.heavy. HEAVY_TAG picks it (default python3.13 when
+# tested, else the first tag).
+HEAVY_TAG = os.environ.get("HEAVY_TAG") or ("python3.13" if "python3.13" in TAGS else TAGS[0])
 
 # Every scenario container of a tag: (image, environment, extra compose options, the port the container listens on).
 #   default  - the image as published, its own default app
@@ -56,6 +60,15 @@ SERVICES: Dict[str, Dict[str, Any]] = {
     "readonly": {"app": None, "env": {}, "options": READ_ONLY, "port": 80},
     "locked": {"app": None, "env": {"LISTEN_PORT": "8080"}, "options": {**NON_ROOT, **READ_ONLY, "cap_drop": ["ALL"]}, "port": 8080},
 }
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """A heavy test runs on HEAVY_TAG only; on other tags it is skipped, saying where it runs."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        tag = callspec.params.get("tag") if callspec is not None else None
+        if item.get_closest_marker("heavy") and tag is not None and tag != HEAVY_TAG:
+            item.add_marker(pytest.mark.skip(reason=f"heavy: runs on HEAVY_TAG={HEAVY_TAG} only"))
+
 
 def remove_session_containers() -> None:
     try:

@@ -87,6 +87,7 @@ SOAK_WARMUP = 60  # buffers and caches settle in the first minute; growth is mea
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.timeout(SOAK_SECONDS + 180)
 def test_soak_at_64_connections_has_no_errors_and_flat_memory(run_container, app_images) -> None:
     """SOAK_SECONDS (default 120) of wrk at 64 connections; memory from the first minute to the end grows < 5 %."""
