@@ -160,7 +160,7 @@ def image(tag: str, docker_engine: None) -> str:
 
 def build_app_image(image: str, tag: str, app: str) -> str:
     """An image the way a user makes one: FROM the image under test, the app COPY'd to /app."""
-    ref = f"aiohttp-nginx-test-{app}:{tag}"
+    ref = f"{IMAGE_REPO}-test-{app}:{tag}"  # named after $IMAGE: concurrent checkouts do not test each other's images
     result = docker(
         "build", "--quiet", "--file", str(APP_DOCKERFILE), "--build-arg", f"BASE={image}",
         "--label", f"{LABEL}=image", "--tag", ref, str(APPS / app), timeout=600, check=False,
