@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import socket
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 import aiohttp
+
+# the one HTTP probe is the test kit's; the tests import it from here
+from pytest_aiohttp_nginx.client import answers as answers
+from pytest_aiohttp_nginx.client import request as request
 
 APPS = Path(__file__).parent / "apps"
 T = TypeVar("T")
@@ -37,25 +40,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def request(
-    port: int,
-    path: str = "/",
-    method: str = "GET",
-    body: Optional[bytes] = None,
-    headers: Optional[Dict[str, str]] = None,
-    source: Optional[str] = None,
-    timeout: float = 10.0,
-) -> Tuple[int, bytes, Dict[str, str]]:
-    """One HTTP request to 127.0.0.1:port; `source` picks the client's loopback address."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
-    finally:
-        conn.close()
-
-
 def get_text(port: int, path: str = "/", **kwargs: Any) -> Tuple[int, str]:
     status, body, _ = request(port, path, **kwargs)
     return status, body.decode()
@@ -65,13 +49,6 @@ def get_json(port: int, path: str, **kwargs: Any) -> Any:
     status, body, _ = request(port, path, **kwargs)
     assert status == 200, (status, body)
     return json.loads(body)
-
-
-def answers(port: int, path: str = "/") -> bool:
-    try:
-        return request(port, path, timeout=2)[0] == 200
-    except OSError:
-        return False
 
 
 def websocket_echo(port: int, message: str, idle: float = 0.0) -> str:

@@ -22,10 +22,11 @@ import aiohttp
 import pytest
 import yaml
 
-if TYPE_CHECKING:  # imported by pytest_plugins below: an import here first would skip its assertion rewriting
-    from aiohttp_nginx_base.pytest_plugin import AiohttpNginxContainer, ContainerFactory
+from tests import support
 
-pytest_plugins = ["aiohttp_nginx_base.pytest_plugin"]
+if TYPE_CHECKING:  # the plugin is pytest's (its entry point): an import here first would skip its assertion rewriting
+    from pytest_aiohttp_nginx.container import AiohttpNginxContainer, ContainerFactory
+
 pytestmark = pytest.mark.image
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -43,19 +44,11 @@ def example(aiohttp_nginx_container: ContainerFactory) -> ContainerFactory:
 
 
 def request(container: AiohttpNginxContainer, method: str, path: str, body: bytes = b"") -> Tuple[int, bytes, Dict[str, str]]:
-    conn = http.client.HTTPConnection("127.0.0.1", container.host_port, timeout=30)
-    try:
-        conn.request(method, path, body=body or None)
-        response = conn.getresponse()
-        return response.status, response.read(), {k.lower(): v for k, v in response.getheaders()}
-    finally:
-        conn.close()
+    return support.request(container.host_port, path, method, body or None, timeout=30)
 
 
 def get_json(container: AiohttpNginxContainer, path: str) -> Any:
-    status, body, _ = request(container, "GET", path)
-    assert status == 200, (status, body)
-    return json.loads(body)
+    return support.get_json(container.host_port, path, timeout=30)
 
 
 def test_hello_answers_and_passes_its_healthcheck(example: ContainerFactory) -> None:

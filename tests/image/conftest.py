@@ -17,20 +17,19 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+from pytest_aiohttp_nginx.container import LABEL as KIT_LABEL
+from pytest_aiohttp_nginx.container import build_app_image as build_image
+from pytest_aiohttp_nginx.docker import ContainerError
+from pytest_aiohttp_nginx.ready import wait_ready
 
-from tests.image.helpers import LABEL, SESSION, docker, exit_code, logs, tail
-from tests.support import APPS, answers
+from tests.image.helpers import LABEL, SESSION, TAGS, build_checkout_image, docker
+from tests.support import APPS
 
-ROOT = Path(__file__).resolve().parents[2]
 APP_DOCKERFILE = Path(__file__).resolve().parent / "scenarios" / "app.Dockerfile"
-TAGS: List[str] = os.environ.get("IMAGE_TAGS", "").split() or ["python3.13"]
-IMAGE_REPO = os.environ.get("IMAGE", "aiohttp-nginx")
 # The heaviest tests (thousands of connections, rolling updates, the browser, soak) run on one tag only, to keep
 # CI's time bounded as tags are added; mark them @pytest.mark.heavy. HEAVY_TAG picks it (default python3.13 when
 # tested, else the first tag).
@@ -75,7 +74,7 @@ def remove_session_containers() -> None:
         ids = docker("ps", "-aq", "--filter", f"label={LABEL}={SESSION}", timeout=30, check=False).stdout.split()
         if ids:
             docker("rm", "-f", "-v", *ids, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, ContainerError):
         pass
 
 
@@ -87,33 +86,19 @@ def _remove_containers_at_the_end() -> Iterator[None]:
     yield
     if shutil.which("docker"):
         remove_session_containers()
-        # the test-app images this session replaced (a rebuilt base changes their id): only ours, by label
-        docker("image", "prune", "-f", "--filter", f"label={LABEL}=image", timeout=120, check=False)
+        # the test-app images this session replaced (a rebuilt base changes their id): the test kit's, by label
+        docker("image", "prune", "-f", "--filter", f"label={KIT_LABEL}=image", timeout=120, check=False)
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> None:
-    """A Docker engine that answers, else skip (or fail with REQUIRE_DOCKER=1)."""
-    try:
-        ok = subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    if not ok:
-        message = "no Docker engine answers `docker info`"
-        if os.environ.get("REQUIRE_DOCKER") == "1":
-            pytest.fail(f"{message} (REQUIRE_DOCKER=1)", pytrace=False)
-        pytest.skip(f"{message}: image tests skipped (REQUIRE_DOCKER=1 makes this a failure)")
+def docker_engine(aiohttp_nginx_docker: None) -> None:
+    """A Docker engine that answers, else skip (or fail with REQUIRE_DOCKER=1): the test kit's check."""
 
 
 @pytest.fixture(scope="session")
 def docker_compose_command(docker_engine: None) -> str:
     """Compose v2 (`docker compose`) when the CLI has it, else the standalone v1 `docker-compose`."""
-    try:
-        probe = subprocess.run(["docker", "compose", "version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-        v2 = probe.returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        v2 = False
-    if v2:
+    if docker("compose", "version", timeout=30, check=False).returncode == 0:
         return "docker compose"
     if shutil.which("docker-compose"):
         return "docker-compose"
@@ -126,48 +111,19 @@ def tag(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def base_image_of(tag: str) -> str:
-    """The base scripts/build.sh builds FROM: BASE_IMAGE if set, else the Dockerfile's default."""
-    if os.environ.get("BASE_IMAGE"):
-        return os.environ["BASE_IMAGE"]
-    match = re.search(r"^ARG BASE_IMAGE=(\S+)", (ROOT / "docker-images" / f"{tag}.dockerfile").read_text(), re.M)
-    assert match, f"docker-images/{tag}.dockerfile has no `ARG BASE_IMAGE=` default"
-    return match[1]
-
-
 @pytest.fixture(scope="session")
 def image(tag: str, docker_engine: None) -> str:
     """`scripts/build.sh TAG`, once per session (docker's cache makes a rebuild quick)."""
-    if not (ROOT / "docker-images" / f"{tag}.dockerfile").is_file():
-        pytest.fail(f"IMAGE_TAGS names {tag!r} but there is no docker-images/{tag}.dockerfile", pytrace=False)
-    base = base_image_of(tag)
-    if docker("image", "inspect", base, timeout=30, check=False).returncode != 0:
-        version = re.search(r"\d+\.\d+", tag)
-        pytest.fail(f"base image {base} is missing: run scripts/local-base.sh {version[0] if version else 'X.Y'}", pytrace=False)
-    started = time.monotonic()
-    try:
-        result = subprocess.run(
-            [str(ROOT / "scripts" / "build.sh"), tag], cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"scripts/build.sh {tag} took more than 30 minutes", pytrace=False)
-    if result.returncode != 0:
-        pytest.fail(f"scripts/build.sh {tag} exited with {result.returncode}:\n{tail(result.stdout)}", pytrace=False)
-    print(f"\nbuilt {IMAGE_REPO}:{tag} in {time.monotonic() - started:.0f} s")
-    return f"{IMAGE_REPO}:{tag}"
+    return build_checkout_image(tag)
 
 
 def build_app_image(image: str, tag: str, app: str) -> str:
-    """An image the way a user makes one: FROM the image under test, the app COPY'd to /app."""
-    ref = f"{IMAGE_REPO}-test-{app}:{tag}"  # named after $IMAGE: concurrent checkouts do not test each other's images
-    result = docker(
-        "build", "--quiet", "--file", str(APP_DOCKERFILE), "--build-arg", f"BASE={image}",
-        "--label", f"{LABEL}=image", "--tag", ref, str(APPS / app), timeout=600, check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"building {ref} FROM {image} failed:\n{tail(result.stdout)}", pytrace=False)
-    return ref
+    """An image the way a user makes one: FROM the image under test (`$IMAGE:TAG`), the app COPY'd to /app.
+
+    The test kit's build: tagged by a hash of its inputs, the image's name (`$IMAGE:TAG`, so `tag` adds nothing)
+    among them, so concurrent checkouts with their own $IMAGE do not test each other's images.
+    """
+    return build_image(image, APPS / app, APP_DOCKERFILE)
 
 
 @pytest.fixture(scope="session")
@@ -195,15 +151,8 @@ class Stack:
         """Wait until the service answers 200 at / through the published port; returns that port."""
         if service in self._ready:
             return self._ready[service]
-        container = self.container(service)
         port = self.port(service)
-        try:
-            self.services.wait_until_responsive(check=lambda: answers(port) or exit_code(container) is not None, timeout=timeout, pause=0.2)
-        except Exception:  # noqa: BLE001 - pytest-docker raises a bare Exception on timeout
-            raise AssertionError(f"{service} did not answer within {timeout:g} s; its logs:\n{tail(logs(container))}") from None
-        code = exit_code(container)
-        if code is not None:
-            raise AssertionError(f"{service} exited with {code} instead of serving; its logs:\n{tail(logs(container))}")
+        wait_ready(port, timeout=timeout, accept=lambda status, _: status == 200, container=self.container(service))
         self._ready[service] = port
         return port
 

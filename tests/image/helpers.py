@@ -1,4 +1,7 @@
-"""Docker helpers of the image tests: run docker, read a container's state, logs and processes."""
+"""Docker helpers of the image and examples tests: build this checkout's image, read a container's state and processes.
+
+Running docker and reading logs and exit codes is the test kit's (pytest_aiohttp_nginx.docker), re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,19 @@ import re
 import subprocess
 import time
 from datetime import datetime, timezone
-from typing import Any, List, Optional
+from pathlib import Path
+from typing import Any, List
 
+import pytest
+from pytest_aiohttp_nginx.docker import docker as docker
+from pytest_aiohttp_nginx.docker import exit_code as exit_code
+from pytest_aiohttp_nginx.docker import inspect as inspect
+from pytest_aiohttp_nginx.docker import logs as logs
+from pytest_aiohttp_nginx.docker import tail as tail
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE_REPO = os.environ.get("IMAGE", "aiohttp-nginx")  # the checkout's image; test-app images are named after it too
+TAGS: List[str] = os.environ.get("IMAGE_TAGS", "").split() or ["python3.13"]
 LABEL = "aiohttp-nginx-tests"
 SESSION = f"{os.getpid()}-{int(time.time())}"  # label value of every container this session starts
 
@@ -50,33 +64,34 @@ print(json.dumps(sorted(ports)))
 """
 
 
-def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    """`docker ARGS`, output captured as text; raises with the output on failure when `check`."""
-    result = subprocess.run(
-        ["docker", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"`docker {' '.join(args)}` exited with {result.returncode}:\n{result.stdout}")
-    return result
+def base_image_of(tag: str) -> str:
+    """The base scripts/build.sh builds FROM: BASE_IMAGE if set, else the Dockerfile's default."""
+    if os.environ.get("BASE_IMAGE"):
+        return os.environ["BASE_IMAGE"]
+    match = re.search(r"^ARG BASE_IMAGE=(\S+)", (ROOT / "docker-images" / f"{tag}.dockerfile").read_text(), re.M)
+    assert match, f"docker-images/{tag}.dockerfile has no `ARG BASE_IMAGE=` default"
+    return match[1]
 
 
-def tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def logs(container: str) -> str:
-    """stdout and stderr of a container, interleaved as docker recorded them."""
-    return docker("logs", container, timeout=30, check=False).stdout
-
-
-def inspect(container: str, template: str) -> str:
-    return docker("inspect", "-f", template, container, timeout=30).stdout.strip()
-
-
-def exit_code(container: str) -> Optional[int]:
-    """The container's exit status, or None while it runs."""
-    running, code = inspect(container, "{{.State.Running}} {{.State.ExitCode}}").split()
-    return None if running == "true" else int(code)
+def build_checkout_image(tag: str) -> str:
+    """`scripts/build.sh TAG`: the image of this checkout, `$IMAGE:TAG` (docker's cache makes a rebuild quick)."""
+    if not (ROOT / "docker-images" / f"{tag}.dockerfile").is_file():
+        pytest.fail(f"IMAGE_TAGS names {tag!r} but there is no docker-images/{tag}.dockerfile", pytrace=False)
+    base = base_image_of(tag)
+    if docker("image", "inspect", base, timeout=30, check=False).returncode != 0:
+        version = re.search(r"\d+\.\d+", tag)
+        pytest.fail(f"base image {base} is missing: run scripts/local-base.sh {version[0] if version else 'X.Y'}", pytrace=False)
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [str(ROOT / "scripts" / "build.sh"), tag], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"scripts/build.sh {tag} took more than 30 minutes", pytrace=False)
+    if result.returncode != 0:
+        pytest.fail(f"scripts/build.sh {tag} exited with {result.returncode}:\n{tail(result.stdout)}", pytrace=False)
+    print(f"\nbuilt {IMAGE_REPO}:{tag} in {time.monotonic() - started:.0f} s")
+    return f"{IMAGE_REPO}:{tag}"
 
 
 def docker_time(stamp: str) -> datetime:
