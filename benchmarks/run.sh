@@ -1,11 +1,13 @@
 #!/bin/sh
 # Benchmark the aiohttp-nginx image against the seed's config, gunicorn alone and
 # nginx alone; results in benchmarks/results/. Flags: benchmarks/run.sh --help
-# Python: $PYTHON, else the repository's .venv, else python3 (matplotlib draws the chart).
+# Python: $PYTHON, else the repository's .venv, else python3 (matplotlib draws the chart;
+# the test kit, pytest-aiohttp-nginx, runs the containers).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${PYTHON:-}" ]; then
     PYTHON=python3
     [ -x "$here/../.venv/bin/python" ] && PYTHON="$here/../.venv/bin/python"
 fi
-exec "$PYTHON" "$here/run.py" "$@"
+# the package `benchmarks` is found from the repository's root, wherever this is run from
+PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m benchmarks "$@"

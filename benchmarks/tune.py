@@ -1,14 +1,13 @@
-#!/usr/bin/env python3
-"""Tuning experiments for the stack, measured the way benchmarks/run.py measures.
+"""Tuning experiments for the stack, measured the way the benchmark (benchmarks/run.sh) measures.
 
 Each experiment loads a few variants of the stack (environment variables, or a
 patched copy of the generated nginx config mounted as /app/nginx.conf, which the
 image uses instead of its own) next to gunicorn alone, alternated round by round.
 Nothing of the runtime is changed: a variant that wins is a recommendation.
 
-    benchmarks/run.sh --help                       the benchmark itself
-    PYTHON=... python3 benchmarks/tune.py --list   the experiments
-    python3 benchmarks/tune.py accesslog nginx_workers --rounds 3 --duration 5
+    benchmarks/run.sh --help                                          the benchmark itself
+    .venv/bin/python -m benchmarks.tune --list                        the experiments
+    .venv/bin/python -m benchmarks.tune accesslog nginx_workers --rounds 3 --duration 5
 
 Raw results go to benchmarks/results/raw/tune-*.json (git-ignored).
 """
@@ -17,43 +16,51 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pytest_aiohttp_nginx.docker import ContainerError
 
-import run as bench  # noqa: E402  (benchmarks/run.py)
+from benchmarks.cli import RESULTS, add_load_options
+from benchmarks.containers import Target, cleanup_leftovers, default_image, docker, gunicorn_target, image_id, stack_target, start, stop
+from benchmarks.load import LoadOptions, write_script
+from benchmarks.measure import load_rounds, summarize
+from benchmarks.process import BenchError
+from benchmarks.report import write_raw
+from benchmarks.results import Summary
 
-Variants = List[bench.Target]
+Variants = List[Target]
 
 
 class Ctx:
+    """What an experiment builds its variants from: the image, the worker count, a directory for patched configs."""
+
     def __init__(self, image: str, workers: int, work: Path) -> None:
         self.image, self.workers, self.work = image, workers, work
         self._n = 0
 
-    def stack(self, key: str, title: str, env: Optional[Dict[str, str]] = None, workers: Optional[int] = None) -> bench.Target:
-        return bench.stack_target(self.image, workers or self.workers, env, key=key, title=title)
+    def stack(self, key: str, title: str, env: Optional[Dict[str, str]] = None, workers: Optional[int] = None) -> Target:
+        return stack_target(self.image, workers or self.workers, env, key=key, title=title)
 
     def gunicorn(
         self, key: str = "gunicorn", worker_class: str = "aiohttp.GunicornUVLoopWebWorker", workers: Optional[int] = None
-    ) -> bench.Target:
-        return bench.gunicorn_target(self.image, workers or self.workers, worker_class, key=key, title=f"gunicorn alone {worker_class}")
+    ) -> Target:
+        return gunicorn_target(self.image, workers or self.workers, worker_class, key=key, title=f"gunicorn alone {worker_class}")
 
-    def patched(self, key: str, title: str, patch: Callable[[str], str], env: Optional[Dict[str, str]] = None) -> bench.Target:
+    def patched(self, key: str, title: str, patch: Callable[[str], str], env: Optional[Dict[str, str]] = None) -> Target:
         """The stack with its generated nginx.conf, patched, mounted as /app/nginx.conf."""
         target = self.stack(key, title, env)
         args = ["run", "--rm", "--network", "none", "--entrypoint", "sh"]
         for k, v in target.env.items():
             args += ["-e", f"{k}={v}"]
-        conf = bench.docker(*args, target.image, "-c", "aiohttp-nginx render --out /tmp/c >/dev/null && cat /tmp/c/nginx.conf", timeout=60)
+        conf = docker(*args, target.image, "-c", "aiohttp-nginx render --out /tmp/c >/dev/null && cat /tmp/c/nginx.conf", timeout=60)
         patched = patch(conf + "\n")
         if patched == conf + "\n":
-            raise bench.BenchError(f"{key}: the patch changed nothing")
+            raise BenchError(f"{key}: the patch changed nothing")
         self._n += 1
         path = self.work / f"nginx-{self._n}-{key}.conf"
         path.write_text(patched)
@@ -64,7 +71,7 @@ class Ctx:
 def replace(old: str, new: str) -> Callable[[str], str]:
     def patch(text: str) -> str:
         if old not in text:
-            raise bench.BenchError(f"patch: {old!r} not in the generated config")
+            raise BenchError(f"patch: {old!r} not in the generated config")
         return text.replace(old, new)
 
     return patch
@@ -168,19 +175,13 @@ EXPERIMENTS: Dict[str, Callable[[Ctx], Variants]] = {
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("experiments", nargs="*", help="experiments to run (default: all)")
     p.add_argument("--list", action="store_true")
     p.add_argument("--image")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--duration", type=float, default=5)
-    p.add_argument("--warmup", type=float, default=2)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--connections", type=int, default=64)
-    p.add_argument("--max-other", type=float, default=0.15)
-    p.add_argument("--retries", type=int, default=2)
-    p.add_argument("--quiet-wait", type=float, default=20)
+    add_load_options(p, LoadOptions(duration=5, warmup=2))
     args = p.parse_args(argv)
     if args.list:
         for name in EXPERIMENTS:
@@ -190,46 +191,63 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in names:
         if name not in EXPERIMENTS:
             p.error(f"unknown experiment {name}; --list")
-    ref = args.image or bench.default_image()
-    image = bench.image_id(ref)
-    bench.cleanup_leftovers()
+    options = LoadOptions.from_args(args)
+    ref = args.image or default_image()
+    image = image_id(ref)
+    cleanup_leftovers()
     out: Dict[str, Any] = {"image": ref, "image_id": image, "args": vars(args), "experiments": {}}
-    raw = bench.RESULTS / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-tune-") as tmp:
         work = Path(tmp)
-        os.chmod(work, 0o755)
-        lua = work / "report.lua"
-        lua.write_text(bench.WRK_LUA)
+        os.chmod(work, 0o755)  # patched configs are mounted from here into containers
+        script = write_script(work)
         for name in names:
             print(f"== {name} (load {os.getloadavg()[0]:.2f})", flush=True)
             targets = EXPERIMENTS[name](Ctx(image, args.workers, work))
             try:
                 for t in targets:
-                    bench.start(t)
-                rounds = bench.load_rounds(targets, args, lua)
+                    start(t)
+                rounds = load_rounds(targets, options, args.rounds, script)
             finally:
                 for t in targets:
-                    bench.stop(t)
-            summary = {k: bench.summarize(v) for k, v in rounds.items()}
-            ref_key = next((k for k in ("gunicorn", "g2") if k in summary), None)
-            print(f"   {'variant':<10} {'req/s':>8} {'p50':>7} {'p99':>7} {'vs gun':>7} {'p99 vs':>7} {'cpu/1k':>7}  rounds   title")
-            for t in targets:
-                s = summary[t.key]
-                vs = s["rps"] / summary[ref_key]["rps"] if ref_key else float("nan")
-                p99 = s["p99_ms"] / summary[ref_key]["p99_ms"] if ref_key else float("nan")
-                print(
-                    f"   {t.key:<10} {s['rps']:>8.0f} {s['p50_ms']:>7.2f} {s['p99_ms']:>7.2f} {vs:>7.3f} {p99:>7.2f} "
-                    f"{s.get('cpu_ms_per_1k', float('nan')):>7.1f}  {s['rps_all']}  {t.title}  "
-                    f"errs={s['non2xx']}/{s['socket_errors']} other={s.get('other_load', 0):.0%}",
-                    flush=True,
-                )
-            out["experiments"][name] = {"summary": summary, "titles": {t.key: t.title for t in targets}, "rounds": rounds}
-            (raw / f"tune-{stamp}.json").write_text(json.dumps(out, indent=1) + "\n")
-    print(f"raw: {raw / f'tune-{stamp}.json'}")
+                    stop(t)
+            summary = {k: summarize(v) for k, v in rounds.items()}
+            print_experiment(targets, summary)
+            out["experiments"][name] = {
+                "summary": {k: asdict(v) for k, v in summary.items()},
+                "titles": {t.key: t.title for t in targets},
+                "rounds": {k: [asdict(m) for m in v] for k, v in rounds.items()},
+            }
+            path = write_raw(out, RESULTS, stamp, prefix="tune-")
+    print(f"raw: {path}")
     return 0
 
 
+def print_experiment(targets: Variants, summary: Dict[str, Summary]) -> None:
+    """Each variant against gunicorn alone (the `gunicorn` or `g2` variant)."""
+    ref_key = next((k for k in ("gunicorn", "g2") if k in summary), None)
+    nan = float("nan")
+    print(f"   {'variant':<10} {'req/s':>8} {'p50':>7} {'p99':>7} {'vs gun':>7} {'p99 vs':>7} {'cpu/1k':>7}  rounds   title")
+    for t in targets:
+        s = summary[t.key]
+        vs = s.rps / summary[ref_key].rps if ref_key else nan
+        p99 = s.p99_ms / summary[ref_key].p99_ms if ref_key else nan
+        cpu = s.cpu_ms_per_1k if s.cpu_ms_per_1k is not None else nan
+        print(
+            f"   {t.key:<10} {s.rps:>8.0f} {s.p50_ms:>7.2f} {s.p99_ms:>7.2f} {vs:>7.3f} {p99:>7.2f} {cpu:>7.1f}  {s.rps_all}  {t.title}  "
+            f"errs={s.non2xx}/{s.socket_errors} other={s.other_load or 0:.0%}",
+            flush=True,
+        )
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    """main, with the benchmark's errors as one line (exit 1), as benchmarks/run.sh does."""
+    try:
+        return main(argv)
+    except (BenchError, ContainerError) as exc:
+        print(f"tuning failed: {exc}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

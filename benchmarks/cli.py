@@ -1,0 +1,230 @@
+"""Benchmark the aiohttp-nginx image against the seed, gunicorn alone and nginx alone.
+
+One run on this machine, all configurations serving the same hello app with the
+same number of gunicorn workers:
+
+  stack     the image as users run it (defaults; WEB_CONCURRENCY; LISTEN_PORT)
+  seed      the seed's configuration (benchmarks/seed/Dockerfile, same base image)
+  gunicorn  gunicorn alone in the image: GunicornUVLoopWebWorker on TCP, no nginx
+  nginx     nginx alone in the image answering `return 200` (the ceiling)
+
+Load is `wrk -t2 -c64 -d<secs>s --latency` against 127.0.0.1 (containers use host
+networking), configurations alternated round by round with a warm-up before each
+measurement; medians over the rounds are reported. For the stack image it also
+measures the time from `docker run` to the first 200, idle memory and image size.
+
+Writes benchmarks/results/latest.md (a README section), latest.png and raw JSON in
+benchmarks/results/raw/. Run it as benchmarks/run.sh (or python -m benchmarks from
+the repository); the image is --image, else $IMAGE:python3.13 (IMAGE defaults to
+aiohttp-nginx). A quick check: benchmarks/run.sh --rounds 1 --duration 2 --warmup 1
+--starts 1 --no-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shlex
+import signal
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from pytest_aiohttp_nginx.docker import ContainerError
+
+from benchmarks.containers import (
+    HERE,
+    LABEL,
+    ORDER,
+    Session,
+    Target,
+    base_image_of,
+    build_seed,
+    cleanup_leftovers,
+    default_image,
+    docker,
+    gunicorn_target,
+    image_id,
+    image_size,
+    nginx_target,
+    seed_target,
+    stack_target,
+    start,
+    versions_in,
+)
+from benchmarks.load import LoadOptions, check_wrk, write_script
+from benchmarks.measure import load_rounds, loadavg, machine, startup_and_memory, summarize
+from benchmarks.process import BenchError
+from benchmarks.report import print_report, write_latest, write_raw
+from benchmarks.results import Report
+
+RESULTS = HERE / "results"
+
+
+def add_load_options(p: argparse.ArgumentParser, defaults: LoadOptions) -> None:
+    """The load flags, shared with benchmarks.tune."""
+    p.add_argument(
+        "--duration", type=float, default=defaults.duration, help=f"seconds of load per measurement (default {defaults.duration:g})"
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=defaults.warmup,
+        help=f"seconds of load before each measurement, not recorded (default {defaults.warmup:g})",
+    )
+    p.add_argument("--threads", type=int, default=defaults.threads, help=f"wrk threads (default {defaults.threads})")
+    p.add_argument("--connections", type=int, default=defaults.connections, help=f"wrk connections (default {defaults.connections})")
+    p.add_argument(
+        "--max-other",
+        type=float,
+        default=defaults.max_other,
+        help=f"repeat a measurement when other processes used more than this share of the CPUs (default {defaults.max_other:g})",
+    )
+    p.add_argument("--retries", type=int, default=defaults.retries, help=f"repeats of a disturbed measurement (default {defaults.retries})")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=defaults.quiet_wait,
+        help=f"seconds to wait at most for an idle machine before each measurement (default {defaults.quiet_wait:g})",
+    )
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="benchmarks/run.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--image", help="image under test (default $IMAGE:python3.13, else :python3.11; IMAGE defaults to aiohttp-nginx)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+        help="gunicorn workers everywhere (default $WEB_CONCURRENCY or 2)",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="rounds; each runs every configuration once (default 3)")
+    add_load_options(p, LoadOptions())
+    p.add_argument("--starts", type=int, default=5, help="fresh stack containers timed to the first 200 (default 5)")
+    p.add_argument("--only", default=",".join(ORDER), help=f"configurations to load, comma-separated (default {','.join(ORDER)})")
+    p.add_argument(
+        "--stack-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the stack (repeatable; for experiments)",
+    )
+    p.add_argument("--nginx-workers", default=None, help="worker_processes of nginx alone (default: the stack's NGINX_WORKER_PROCESSES, 1)")
+    p.add_argument("--no-extras", action="store_true", help="skip start-up time, idle memory and image size")
+    p.add_argument("--no-write", action="store_true", help="write only the raw JSON, leave latest.md/png alone")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory (default benchmarks/results)")
+    args = p.parse_args(argv)
+    args.only = [k.strip() for k in args.only.split(",") if k.strip()]
+    unknown = set(args.only) - set(ORDER)
+    if unknown:
+        p.error(f"--only: unknown configuration(s) {', '.join(sorted(unknown))}; choose from {', '.join(ORDER)}")
+    for item in args.stack_env:
+        if "=" not in item:
+            p.error(f"--stack-env wants KEY=VALUE, not {item!r}")
+    if args.workers < 1 or args.rounds < 1 or args.duration <= 0 or args.starts < 1:
+        p.error("--workers, --rounds, --starts must be >= 1 and --duration > 0")
+    return args
+
+
+def check_tools() -> None:
+    check_wrk()
+    docker("version", "-f", "{{.Server.Version}}", timeout=30)
+
+
+def raise_on_term(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    options = LoadOptions.from_args(args)
+    signal.signal(signal.SIGTERM, raise_on_term)
+    given = list(argv if argv is not None else sys.argv[1:])
+    command = "benchmarks/run.sh" + (" " + shlex.join(given) if given else "")
+    session = Session()
+    try:
+        check_tools()
+        cleanup_leftovers()
+        ref = args.image or default_image()
+        image = image_id(ref)  # the id: a concurrent rebuild of the tag cannot change what is measured
+        tag = ref.split(":", 1)[1] if ":" in ref else "latest"
+        info = machine()
+        versions = versions_in(image)
+        base = base_image_of(image)
+        print(f"image {ref} ({image[7:19]}), base {base}; {versions}; {info.nproc} CPUs, load {' '.join(info.loadavg_before)}", flush=True)
+        stack_env = dict(item.split("=", 1) for item in args.stack_env)
+
+        extras = None
+        if not args.no_extras:
+            print(f"stack: {args.starts} starts to the first 200, idle memory ...", flush=True)
+            extras = startup_and_memory(image, args.workers, args.starts)
+            extras.base, extras.image_bytes, extras.base_bytes = base, image_size(image), image_size(base)
+
+        seed_image = None
+        if "seed" in args.only:
+            print(f"seed: building benchmarks/seed/Dockerfile FROM {base} ...", flush=True)
+            seed_image = build_seed(base, versions, f"{LABEL}-seed:{tag}")
+
+        with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-bench-") as tmp:
+            work = Path(tmp)
+            os.chmod(work, 0o755)  # the nginx-alone config is mounted from here into a container
+            script = write_script(work)
+            makers: Dict[str, Callable[[], Target]] = {
+                "stack": lambda: stack_target(image, args.workers, stack_env),
+                "seed": lambda: seed_target(seed_image or "", args.workers),
+                "gunicorn": lambda: gunicorn_target(image, args.workers),
+                "nginx": lambda: nginx_target(image, work, args.nginx_workers or stack_env.get("NGINX_WORKER_PROCESSES", "1")),
+            }
+            session.targets = [makers[k]() for k in ORDER if k in args.only]
+            for target in session:
+                took = start(target)
+                print(f"{target.key}: up on 127.0.0.1:{target.port} in {took:.2f} s", flush=True)
+            print(
+                f"load: {args.rounds} rounds x {len(session.targets)} configurations x ({args.warmup:g} s warm-up + {args.duration:g} s)",
+                flush=True,
+            )
+            rounds = load_rounds(session.targets, options, args.rounds, script)
+            session.stop_all()
+
+        now = dt.datetime.now(dt.timezone.utc)
+        info.loadavg_after = loadavg()
+        report = Report(
+            date=now.strftime("%Y-%m-%d %H:%M UTC"),
+            command=command,
+            image=ref,
+            image_id=image,
+            versions=versions,
+            machine=info,
+            workers=args.workers,
+            rounds_count=args.rounds,
+            threads=options.threads,
+            connections=options.connections,
+            duration=options.duration,
+            warmup=options.warmup,
+            args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            summary={k: summarize(v) for k, v in rounds.items()},
+            rounds=rounds,
+            targets=[{k: v for k, v in asdict(t).items() if k != "container"} for t in session.targets],
+            seed_image_id=seed_image,
+            stack_extras=extras,
+        )
+        print_report(report)
+        print(f"\nraw: {write_raw(report.to_json(), args.out, now.strftime('%Y%m%dT%H%M%SZ'))}")
+        if not args.no_write:
+            if set(args.only) != set(ORDER) or extras is None:
+                print("latest.md/png not written: a partial run (--only/--no-extras); raw JSON only", file=sys.stderr)
+            else:
+                for path in write_latest(report, args.out):
+                    print(f"wrote {path}")
+        return 0
+    except (BenchError, ContainerError) as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        session.stop_all()
