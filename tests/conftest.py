@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import MutableMapping
@@ -9,6 +10,12 @@ from typing import MutableMapping
 import pytest
 
 from aiohttp_nginx_base import settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suites' container harness and HTTP probe are the test kit's: say how to install it, not an ImportError later."""
+    if importlib.util.find_spec("pytest_aiohttp_nginx") is None:
+        raise pytest.UsageError("the test kit is not installed: pip install -e ./pytest-aiohttp-nginx -e '.[test]'")
 
 
 @pytest.fixture
