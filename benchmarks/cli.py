@@ -64,32 +64,22 @@ from benchmarks.results import Report
 RESULTS = HERE / "results"
 
 
+# The load flags (shared with benchmarks.tune): flag, type, help; the default is LoadOptions' field of that name.
+LOAD_FLAGS = (
+    ("--duration", float, "seconds of load per measurement"),
+    ("--warmup", float, "seconds of load before each measurement, not recorded"),
+    ("--threads", int, "wrk threads"),
+    ("--connections", int, "wrk connections"),
+    ("--max-other", float, "repeat a measurement when other processes used more than this share of the CPUs"),
+    ("--retries", int, "repeats of a disturbed measurement"),
+    ("--quiet-wait", float, "seconds to wait at most for an idle machine before each measurement"),
+)
+
+
 def add_load_options(p: argparse.ArgumentParser, defaults: LoadOptions) -> None:
-    """The load flags, shared with benchmarks.tune."""
-    p.add_argument(
-        "--duration", type=float, default=defaults.duration, help=f"seconds of load per measurement (default {defaults.duration:g})"
-    )
-    p.add_argument(
-        "--warmup",
-        type=float,
-        default=defaults.warmup,
-        help=f"seconds of load before each measurement, not recorded (default {defaults.warmup:g})",
-    )
-    p.add_argument("--threads", type=int, default=defaults.threads, help=f"wrk threads (default {defaults.threads})")
-    p.add_argument("--connections", type=int, default=defaults.connections, help=f"wrk connections (default {defaults.connections})")
-    p.add_argument(
-        "--max-other",
-        type=float,
-        default=defaults.max_other,
-        help=f"repeat a measurement when other processes used more than this share of the CPUs (default {defaults.max_other:g})",
-    )
-    p.add_argument("--retries", type=int, default=defaults.retries, help=f"repeats of a disturbed measurement (default {defaults.retries})")
-    p.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=defaults.quiet_wait,
-        help=f"seconds to wait at most for an idle machine before each measurement (default {defaults.quiet_wait:g})",
-    )
+    for flag, kind, text in LOAD_FLAGS:
+        default = getattr(defaults, flag[2:].replace("-", "_"))
+        p.add_argument(flag, type=kind, default=default, help=f"{text} (default {default:g})")
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
