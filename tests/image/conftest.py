@@ -8,6 +8,9 @@ image itself for the read-only checks, and images built FROM it with a test app 
 (tests/image/scenarios/app.Dockerfile, build context tests/apps/<app>). Scenarios that end a container (exit on bad
 input, failing import) use plain `docker run`. Everything started carries the label LABEL=SESSION and is removed at
 the end of the session, whatever happened.
+
+The container harness is the test kit's (pytest_aiohttp_nginx, this repository's pytest-aiohttp-nginx): the docker
+command, the no-Docker skip (`docker_engine`), the app image build and the readiness loop (`Stack.ready`).
 """
 
 from __future__ import annotations
