@@ -6,12 +6,15 @@ import argparse
 import json
 import os
 import pwd
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, health, render, settings, stack
+from . import __version__, health, prestart, processes, runtime, settings, stack
+from .host import NginxMissing, gather
+from .prestart import StopGuard
 from .settings import SettingsError
 
 EXIT_BAD_INPUT = 2
@@ -38,19 +41,20 @@ def cmd_variables(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    current = settings.load()
+    host = gather()
+    current = settings.load(host=host)
     out = Path(args.out).resolve() if args.out else None
     if out is None:
-        render.prepare_runtime_dir(current)
-    paths = render.render(current, out=out)
-    for path in (paths.nginx_conf, paths.gunicorn_conf, paths.supervisord_conf):
+        runtime.prepare(current, host)
+    for path in runtime.render_into(current, host, out).values():
         print(path)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    current = settings.load()
-    result = stack.nginx_test(current, render.find_nginx())
+    host = gather()
+    current = settings.load(host=host)
+    result = stack.nginx_test(current, host)
     if result.returncode != 0:
         print(result.stdout.rstrip(), file=sys.stderr)
         _say("nginx rejected the generated configuration")
@@ -60,11 +64,34 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    return stack.start(settings.load(), reload_code=args.reload, cleanup=args.cleanup)
+    return _start(dict(os.environ), reload_code=args.reload, cleanup=args.cleanup)
+
+
+def _start(env: Dict[str, str], reload_code: bool, cleanup: bool) -> int:
+    """The one way up, for the image and host mode: the prestart hook is sourced first (its
+    exports count), then the settings are validated on the environment it leaves."""
+    guard = StopGuard()
+    guard.install()
+    hooked = prestart.run(env, guard)
+    try:
+        if hooked.exit_status:
+            processes.end_group(hooked.group)
+            return hooked.exit_status
+        host = gather()
+        current = settings.load(hooked.env, host=host)
+        # what supervisord starts inherits it: the hook's exports reach the app
+        os.environ.clear()
+        os.environ.update(hooked.env)
+    except BaseException:
+        processes.end_group(hooked.group)
+        raise
+    return stack.start(
+        current, host, reload_code=reload_code, cleanup=cleanup, env=hooked.env, guard=guard, prestart_group=hooked.group
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Host mode: `start` with defaults that suit a developer's machine, prestart sourced first."""
+    """Host mode: `start` with defaults that suit a developer's machine."""
     app_dir = Path(args.app_dir).resolve()
     env = dict(os.environ)
     env["APP_DIR"] = str(app_dir)
@@ -79,32 +106,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         env.setdefault("NGINX_USER", pwd.getpwuid(0).pw_name)
     # the host's own nginx additions are not meant for this stack
     env.setdefault("NGINX_CONF_DIR", str(app_dir / "nginx.conf.d"))
-    try:
-        prestart = settings.load(env).pre_start_path  # fail here, before the hook runs, on bad input
-    except SettingsError:
-        if cleanup:
-            os.rmdir(env["RUNTIME_DIR"])
-        raise
-    command = [sys.executable, "-m", "aiohttp_nginx_base", "start"]
-    command += ["--reload"] if args.reload else []
-    command += ["--cleanup"] if cleanup else []
     os.chdir(app_dir)
-    if prestart.is_file():
-        _say(f"sourcing {prestart}")
-        command = ["sh", "-c", '. "$0" && exec "$@"', str(prestart), *command]
-    os.execvpe(command[0], command, env)
-    return 0  # not reached
+    try:
+        return _start(env, reload_code=args.reload, cleanup=cleanup)
+    finally:
+        if cleanup and os.path.isdir(env["RUNTIME_DIR"]):
+            shutil.rmtree(env["RUNTIME_DIR"], ignore_errors=True)
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
-    runtime_dir = Path(os.environ.get("RUNTIME_DIR", settings.BY_NAME["RUNTIME_DIR"].default or "/tmp"))
-    state = stack.running_state(runtime_dir)
-    if state:
-        port, path = int(state["listen_port"]), str(state["healthcheck_path"])
-    else:
-        raw = settings.raw_values(os.environ)
-        port = settings.BY_NAME["LISTEN_PORT"].parse("LISTEN_PORT", raw["LISTEN_PORT"] or "80")
-        path = settings.BY_NAME["HEALTHCHECK_PATH"].parse("HEALTHCHECK_PATH", raw["HEALTHCHECK_PATH"] or "/")
+    current = settings.load_location()
+    # the running stack's own values win: prestart.sh may have exported others than `docker exec` sees
+    state = stack.running_state(current.runtime_dir)
+    port, path = (int(state["listen_port"]), str(state["healthcheck_path"])) if state else (current.listen_port, current.healthcheck_path)
     problem = health.probe(port, path, timeout=args.timeout)
     if problem:
         _say(f"unhealthy: {problem}")
@@ -113,7 +127,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    runtime_dir = Path(os.environ.get("RUNTIME_DIR", settings.BY_NAME["RUNTIME_DIR"].default or "/tmp"))
+    runtime_dir = settings.load_location().runtime_dir
     pid = stack.request_reload(runtime_dir)
     if pid is None:
         _say(f"no running stack found in {runtime_dir} (is RUNTIME_DIR the same as the container's?)")
@@ -203,7 +217,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SettingsError as exc:
         _say(str(exc))
         return EXIT_BAD_INPUT
-    except render.NginxMissing as exc:
+    except NginxMissing as exc:
         _say(str(exc))
         return EXIT_NO_NGINX
     except KeyboardInterrupt:

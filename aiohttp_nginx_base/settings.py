@@ -13,9 +13,12 @@ import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import cpus
+
+if TYPE_CHECKING:
+    from .host import Host
 
 Env = Mapping[str, str]
 
@@ -399,14 +402,13 @@ class Settings:
     gunicorn_cmd_args: Optional[str]
     runtime_dir: Path
     healthcheck_path: str
+    # derived in load(), from the variables above, the app directory and the machine
     usable_cpus: int
+    static_enabled: bool  # STATIC_PATH is a directory
+    user_nginx_conf: Optional[Path]  # APP_DIR/nginx.conf, which replaces the generated config (tiangolo's habit)
 
     def as_dict(self) -> Dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
-
-    @property
-    def static_enabled(self) -> bool:
-        return self.static_path.is_dir()
 
     @property
     def socket_path(self) -> Path:
@@ -453,8 +455,11 @@ def _check_module(name: str, spec: str, app_dir: Path) -> None:
         raise SettingsError(name, spec, f"no module {module!r} in {app_dir} (looked for {rel}.py)")
 
 
-def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None) -> Settings:
-    """Build Settings from the environment; raises SettingsError on the first bad value."""
+def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, host: Optional[Host] = None) -> Settings:
+    """Build Settings from the environment; raises SettingsError on the first bad value.
+
+    The usable CPUs come from `cpu_count`, else `host`, else are counted here.
+    """
     raw = raw_values(env)
     parsed: Dict[str, Any] = {name: _parse(name, value) for name, value in raw.items()}
 
@@ -485,7 +490,10 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None) -
     if gunicorn_conf is None and (app_dir / "gunicorn_conf.py").is_file():
         gunicorn_conf = app_dir / "gunicorn_conf.py"
 
-    usable = (cpu_count or cpus.usable_cpus)()
+    if cpu_count is not None:
+        usable = cpu_count()
+    else:
+        usable = host.usable_cpus if host is not None else cpus.usable_cpus()
     workers = parsed["WEB_CONCURRENCY"] or worker_count(usable, parsed["WORKERS_PER_CORE"], parsed["MAX_WORKERS"])
     nginx_workers = parsed["NGINX_WORKER_PROCESSES"]
     if nginx_workers == "auto":
@@ -501,8 +509,29 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None) -
             "workers": workers,
             "gunicorn_conf": gunicorn_conf,
             "usable_cpus": usable,
+            "static_enabled": parsed["STATIC_PATH"].is_dir(),
+            "user_nginx_conf": app_dir / "nginx.conf" if (app_dir / "nginx.conf").is_file() else None,
         }
     )
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a running stack is and how to probe it: all `reload` and `healthcheck` need.
+
+    They run beside the stack (`docker exec`, another shell in host mode) and must not
+    depend on the app being importable from there, so only these variables are read.
+    """
+
+    runtime_dir: Path
+    listen_port: int
+    healthcheck_path: str
+
+
+def load_location(env: Env = os.environ) -> Location:
+    """Location from the environment, with the same defaults, parsers and errors as load()."""
+    raw = raw_values(env)
+    return Location(**{f.name: _parse(f.name.upper(), raw[f.name.upper()]) for f in dataclasses.fields(Location)})
 
 
 def worker_count(cpus_: int, per_core: float, maximum: Optional[int], minimum: int = 2) -> int:

@@ -11,13 +11,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, Mapping, Optional, Set, Tuple
 
-from . import render
+from . import processes, render, runtime, settings
+from .host import Host, gather
+from .prestart import StopGuard
 from .settings import Settings, SettingsError
 
 STATE_FILE = Path("run") / "state.json"
@@ -25,9 +26,9 @@ GUNICORN_PID = Path("run") / "gunicorn.pid"
 PROGRAMS = ("gunicorn", "nginx")
 
 
-def check_port(port: int) -> None:
+def check_port(port: int, host: Host) -> None:
     """Fail with one line when nginx will not be able to bind LISTEN_PORT (on IPv4, and IPv6 where nginx uses it)."""
-    families = [(socket.AF_INET, "0.0.0.0")] + ([(socket.AF_INET6, "::")] if render.ipv6_available() else [])
+    families = [(socket.AF_INET, "0.0.0.0")] + ([(socket.AF_INET6, "::")] if host.ipv6 else [])
     for family, address in families:
         _probe_bind(family, address, port)
 
@@ -47,14 +48,15 @@ def _probe_bind(family: socket.AddressFamily, address: str, port: int) -> None:
             raise SettingsError("LISTEN_PORT", str(port), f"a port this host can bind ({exc.strerror})") from None
 
 
-def nginx_test(settings: Settings, nginx_bin: str) -> subprocess.CompletedProcess[str]:
+def nginx_test(settings: Settings, host: Host) -> subprocess.CompletedProcess[str]:
     """`nginx -t` on configs rendered into a scratch runtime directory."""
+    nginx_bin = host.require_nginx()
     with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-check-") as scratch:
         trial = replace(settings, runtime_dir=Path(scratch))
-        render.prepare_runtime_dir(trial)
-        paths = render.render(trial, nginx_bin=nginx_bin)
+        runtime.prepare(trial, host)
+        runtime.render_into(trial, host)
         return subprocess.run(
-            [nginx_bin, "-t", "-q", "-p", f"{scratch}/nginx", "-e", "stderr", "-c", str(paths.nginx_conf)],
+            [nginx_bin, "-t", "-q", "-p", f"{scratch}/nginx", "-e", "stderr", "-c", str(render.nginx_conf_path(trial))],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -73,9 +75,12 @@ class Supervision:
     interpreter's memory and start-up time; as PID 1 it also reaps orphans.
     """
 
-    def __init__(self, settings: Settings, conf: Path) -> None:
+    def __init__(self, settings: Settings, host: Host, conf: Path, env: Mapping[str, str], guard: Optional[StopGuard] = None) -> None:
         self.settings = settings
+        self.host = host
         self.conf = conf
+        self.env = dict(env)  # the start-time environment (prestart's exports included): SIGHUP re-reads it
+        self.guard = guard
         self.failure = ""
         self.fast_stop = False
         self.options: Any = None
@@ -100,6 +105,8 @@ class Supervision:
             events.subscribe(events.ProcessStateRunningEvent, self._on_program_running)
             signal.signal(signal.SIGQUIT, self._on_quit)
             signal.signal(signal.SIGHUP, self._on_hup)
+            if self.guard and self.guard.signal:  # a stop requested before these handlers were in place
+                self._on_stop_signal(self.guard.signal)
 
         options.setsignals = setsignals
         self._responsive_poll(options)
@@ -150,56 +157,57 @@ class Supervision:
         if name not in PROGRAMS or self.fast_stop or self.options.mood < SupervisorStates.RUNNING:
             return  # a requested stop, or a shutdown already under way
         # what the dead program left behind (nginx's workers outlive a killed master) goes too
-        _end_group(self.groups.get(name))
+        processes.end_group(self.groups.get(name))
         status = event.process.exitstatus
         self.failure = f"{name} could not be started" if status is None else f"{name} exited unexpectedly (exit status {status})"
         print(f"aiohttp-nginx: {self.failure}; stopping", file=sys.stderr, flush=True)
         self.options.mood = SupervisorStates.SHUTDOWN
 
+    def _on_stop_signal(self, signum: int) -> None:
+        if signum == signal.SIGQUIT:
+            self._on_quit(signum, None)
+        else:
+            self.options.signal_receiver.receive(signum, None)
+
     def _on_quit(self, signum: int, frame: Optional[FrameType]) -> None:
         # fast stop: nginx's and gunicorn's own quick-shutdown signals, then the usual shutdown
         self.fast_stop = True
-        _signal_pidfile(self.settings.runtime_dir / "nginx.pid", signal.SIGTERM)
-        _signal_pidfile(self.settings.runtime_dir / GUNICORN_PID, signal.SIGINT)
+        processes.signal_pidfile(self.settings.runtime_dir / "nginx.pid", signal.SIGTERM)
+        processes.signal_pidfile(self.settings.runtime_dir / GUNICORN_PID, signal.SIGINT)
         self.options.signal_receiver.receive(signal.SIGTERM, frame)
 
     def _on_hup(self, signum: int, frame: Optional[FrameType]) -> None:
-        reload(self.settings)
-
-
-def _end_group(pgid: Optional[int], seconds: float = 2.0) -> None:
-    if not pgid:
-        return
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except OSError:
-        return
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
         try:
-            os.killpg(pgid, 0)
-        except OSError:
-            return
-        time.sleep(0.02)
+            self.settings = reload(self.env, self.host)
+        except SettingsError as exc:
+            print(f"aiohttp-nginx: reload refused, the running configuration stays: {exc}", file=sys.stderr, flush=True)
+
+
+def start(
+    settings: Settings,
+    host: Optional[Host] = None,
+    *,
+    reload_code: bool = False,
+    cleanup: bool = False,
+    env: Optional[Mapping[str, str]] = None,
+    guard: Optional[StopGuard] = None,
+    prestart_group: Optional[int] = None,
+) -> int:
+    """Run the stack until it stops. `env` is what SIGHUP re-reads (default: os.environ);
+    `prestart_group` holds what the prestart hook left running, ended when the stack stops."""
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
+        return _start(settings, host or gather(), reload_code, cleanup, env, guard)
+    finally:
+        processes.end_group(prestart_group)
 
 
-def _signal_pidfile(path: Path, sig: int) -> bool:
-    try:
-        os.kill(int(path.read_text().strip()), sig)
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) -> int:
-    nginx_bin = render.find_nginx()
-    check_port(settings.listen_port)
-    render.prepare_runtime_dir(settings)
-    paths = render.render(settings, reload=reload_code, nginx_bin=nginx_bin, output_pid=os.getpid())
+def _start(
+    settings: Settings, host: Host, reload_code: bool, cleanup: bool, env: Optional[Mapping[str, str]], guard: Optional[StopGuard]
+) -> int:
+    host.require_nginx()
+    check_port(settings.listen_port, host)
+    runtime.prepare(settings, host)
+    paths = runtime.render_into(settings, host, reload=reload_code, output_pid=os.getpid())
     # what `reload` and `healthcheck` (run later through `docker exec`) need to find us
     (settings.runtime_dir / STATE_FILE).write_text(json.dumps({**settings.as_dict(), "pid": os.getpid()}))
     print(
@@ -210,7 +218,7 @@ def start(settings: Settings, reload_code: bool = False, cleanup: bool = False) 
         flush=True,
     )
     try:
-        return Supervision(settings, paths.supervisord_conf).run()
+        return Supervision(settings, host, paths[render.SUPERVISORD_CONF], os.environ if env is None else env, guard).run()
     finally:
         if cleanup:
             shutil.rmtree(settings.runtime_dir, ignore_errors=True)
@@ -235,8 +243,11 @@ def request_reload(runtime_dir: Path) -> Optional[int]:
     return int(state["pid"])
 
 
-def reload(settings: Settings) -> None:
-    """Re-render the configs and reload nginx and gunicorn without dropping requests."""
-    render.render(settings, supervisord=False, output_pid=os.getpid())
-    _signal_pidfile(settings.runtime_dir / GUNICORN_PID, signal.SIGHUP)  # new workers; old ones finish gracefully
-    _signal_pidfile(settings.runtime_dir / "nginx.pid", signal.SIGHUP)
+def reload(env: Mapping[str, str], host: Host) -> Settings:
+    """Re-read the settings from `env` (files they depend on may have changed), re-render the
+    configs and reload nginx and gunicorn without dropping requests."""
+    current = settings.load(env, host=host)
+    runtime.render_into(current, host, supervisord=False, output_pid=os.getpid())
+    processes.signal_pidfile(current.runtime_dir / GUNICORN_PID, signal.SIGHUP)  # new workers; old ones finish gracefully
+    processes.signal_pidfile(current.runtime_dir / "nginx.pid", signal.SIGHUP)
+    return current

@@ -223,3 +223,18 @@ def test_a_bad_variable_exits_2_with_one_line_naming_it(image, run_container) ->
     naming = [line for line in output.splitlines() if "WEB_CONCURRENCY" in line]
     assert len(naming) == 1, output
     assert "abc" in naming[0], output
+
+
+def test_docker_stop_in_the_middle_of_a_slow_prestart_stops_it_gracefully(image, run_container, tmp_path) -> None:
+    # the attack: the orchestrator stops a container whose prestart.sh waits for a database that never comes
+    hook = tmp_path / "prestart.sh"
+    hook.write_text("echo waiting for the database\nsleep 60\n")
+    hook.chmod(0o644)
+    container = run_container(image, "-v", f"{hook}:/app/prestart.sh:ro")
+    wait_until(lambda: "waiting for the database" in logs(container), 30, "prestart.sh to run", interval=0.2)
+    docker("stop", container, timeout=30)
+    output = logs(container)
+    # 143: it ended on the SIGTERM (docker's SIGKILL after 10 s would give 137)
+    assert exit_code(container) == 143, output
+    assert "aiohttp-nginx: stopped by SIGTERM while /app/prestart.sh ran" in output, output
+    assert run_seconds(container) < 10, tail(output)

@@ -12,11 +12,13 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from aiohttp_nginx_base import render, stack
+from aiohttp_nginx_base import stack
+from aiohttp_nginx_base.host import gather, ipv6_available
 from aiohttp_nginx_base.settings import VARIABLES, SettingsError
 
 COMMAND = str(Path(sys.executable).with_name("aiohttp-nginx"))
-needs_nginx = pytest.mark.skipif(not Path(render._nginx_or_name()).is_file(), reason="nginx is not installed")
+HOST = gather()
+needs_nginx = pytest.mark.skipif(HOST.nginx_bin is None, reason="nginx is not installed")
 
 
 @pytest.fixture
@@ -113,7 +115,7 @@ def test_render_out_writes_the_three_configs(env: Dict[str, str], tmp_path: Path
     out = tmp_path / "out"
     result = run(["render", "--out", str(out)], env)
     assert result.returncode == 0, result.stderr
-    assert [Path(line).name for line in result.stdout.splitlines()] == ["nginx.conf", "gunicorn.conf.py", "supervisord.conf"]
+    assert [Path(line).name for line in result.stdout.splitlines()] == ["nginx.conf", "gunicorn.json", "supervisord.conf"]
     assert all(Path(line).is_file() for line in result.stdout.splitlines())
 
 
@@ -152,7 +154,7 @@ def test_start_on_a_taken_listen_port_fails_with_one_line(env: Dict[str, str], t
 
 def test_check_port_names_listen_port_for_a_taken_port(taken_port: int) -> None:
     with pytest.raises(SettingsError) as caught:
-        stack.check_port(taken_port)
+        stack.check_port(taken_port, HOST)
     assert caught.value.name == "LISTEN_PORT"
 
 
@@ -167,9 +169,9 @@ def _ipv6_loopback_listener() -> socket.socket:
 
 
 def test_check_port_notices_a_port_taken_on_ipv6() -> None:
-    if not render.ipv6_available():
+    if not ipv6_available():
         pytest.skip("no IPv6: nginx listens on IPv4 only")
     with _ipv6_loopback_listener() as listener:
         with pytest.raises(SettingsError) as caught:
-            stack.check_port(int(listener.getsockname()[1]))
+            stack.check_port(int(listener.getsockname()[1]), HOST)
     assert caught.value.name == "LISTEN_PORT"

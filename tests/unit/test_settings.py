@@ -18,6 +18,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from aiohttp_nginx_base import cli, render, stack
+from aiohttp_nginx_base.host import gather
 from aiohttp_nginx_base.settings import (
     DEFAULT_WORKER,
     VARIABLES,
@@ -429,8 +430,8 @@ def test_the_workers_per_core_error_states_the_upper_bound(app_dir: Path) -> Non
 
 # --- any valid settings give a configuration nginx accepts
 
-NGINX = render._nginx_or_name()
-NGINX_MISSING = not Path(NGINX).is_file()
+HOST = gather()
+NGINX_MISSING = HOST.nginx_bin is None
 # Characters a path segment may hold: AbsPath allows all of these.
 PATH_CHARS = string.ascii_letters + string.digits + "-_.,:@+=()!~#&*?[]^"
 # UrlPath's documented alphabet.
@@ -530,9 +531,9 @@ def test_any_valid_settings_render_a_config_that_nginx_accepts(plan: Dict[str, o
         env = _materialise(plan, Path(scratch))
         cpu_count = cast(int, plan["cpus"])
         s = load(env, cpu_count=lambda: cpu_count)
-        result = stack.nginx_test(s, NGINX)
+        result = stack.nginx_test(s, HOST)
         assert result.returncode == 0, f"{env}\n{result.stdout}"
-        compile(render.gunicorn_conf(s), "gunicorn.conf.py", "exec")
+        json.loads(render.gunicorn_json(s, HOST))
 
 
 # --- the README table

@@ -99,36 +99,12 @@ def fake_cli(tmp_path: Path) -> Dict[str, str]:
     return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "APP_DIR": str(app_dir)}
 
 
-def test_start_sources_the_prestart_hook_and_its_exports_reach_the_stack(shell: List[str], fake_cli: Dict[str, str]) -> None:
-    prestart = Path(fake_cli["APP_DIR"]) / "prestart.sh"
-    prestart.write_text('export GREETING="from prestart"\nLOCAL="not exported"\n')
-    result = run(shell, START, ["--reload"], fake_cli)
+def test_start_hands_its_arguments_to_aiohttp_nginx_start(shell: List[str], fake_cli: Dict[str, str]) -> None:
+    # the hook is aiohttp-nginx start's job now (tests/unit/test_prestart.py): start.sh must not source it too
+    (Path(fake_cli["APP_DIR"]) / "prestart.sh").write_text('export GREETING="sourced twice"\n')
+    result = run(shell, START, ["--reload", "a b"], fake_cli)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["args:start --reload", "GREETING=from prestart", "LOCAL=<unset>"]
-    assert f"sourcing {prestart}" in result.stderr
-
-
-def test_start_uses_pre_start_path(shell: List[str], fake_cli: Dict[str, str], tmp_path: Path) -> None:
-    (Path(fake_cli["APP_DIR"]) / "prestart.sh").write_text('export GREETING="the default hook"\n')
-    hook = tmp_path / "elsewhere.sh"
-    hook.write_text('export GREETING="PRE_START_PATH"\n')
-    result = run(shell, START, [], {**fake_cli, "PRE_START_PATH": str(hook)})
-    assert result.returncode == 0, result.stderr
-    assert "GREETING=PRE_START_PATH" in result.stdout.splitlines()
-
-
-def test_start_without_a_hook_just_starts(shell: List[str], fake_cli: Dict[str, str]) -> None:
-    result = run(shell, START, [], fake_cli)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "args:start"
-    assert "sourcing" not in result.stderr
-
-
-def test_a_failing_prestart_hook_stops_the_start(shell: List[str], fake_cli: Dict[str, str]) -> None:
-    (Path(fake_cli["APP_DIR"]) / "prestart.sh").write_text("false\nexport GREETING=too-late\n")
-    result = run(shell, START, [], fake_cli)
-    assert result.returncode != 0
-    assert "args:" not in result.stdout
+    assert result.stdout.splitlines() == ["args:start --reload a b", "GREETING=<unset>", "LOCAL=<unset>"]
 
 
 # --- static analysis
