@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
@@ -17,13 +18,13 @@ from tests.support import APPS, answers, free_port, wait_until
 
 
 class HostStack:
-    def __init__(self, app_dir: Path, env: Dict[str, str], args: Optional[List[str]] = None) -> None:
+    def __init__(self, app_dir: Path, env: Dict[str, str], args: Optional[List[str]] = None, python: Optional[str] = None) -> None:
         self.app_dir = app_dir
         self.port = free_port()
         base = {k: v for k, v in os.environ.items() if k != "RUNTIME_DIR"}
         self.env = {**base, "LISTEN_PORT": str(self.port), **env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiohttp_nginx_base", "run", str(app_dir), *(args or [])],
+            [python or sys.executable, "-m", "aiohttp_nginx_base", "run", str(app_dir), *(args or [])],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -74,9 +75,12 @@ def host_stack(tmp_path: Path) -> Iterator[StackFactory]:
     if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
         pytest.fail("nginx is not installed: host-mode tests need it (apt-get install nginx)")
     started: List[HostStack] = []
+    # not under tmp_path (root-only when the suite runs as root): nginx's unprivileged workers serve its static files
+    apps = Path(tempfile.mkdtemp(prefix="aiohttp-nginx-apps-"))
+    apps.chmod(0o755)
 
     def start(app: str = "full", env: Optional[Dict[str, str]] = None, ready: bool = True, args: Optional[List[str]] = None) -> HostStack:
-        app_dir = tmp_path / app
+        app_dir = apps / app
         shutil.copytree(APPS / app, app_dir)
         stack = HostStack(app_dir, env or {}, args)
         started.append(stack)
@@ -90,3 +94,4 @@ def host_stack(tmp_path: Path) -> Iterator[StackFactory]:
             except subprocess.TimeoutExpired:
                 stack.kill()
                 raise AssertionError(f"the stack did not stop within 20 s:\n{stack.output}") from None
+    shutil.rmtree(apps, ignore_errors=True)

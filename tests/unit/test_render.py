@@ -479,3 +479,47 @@ def test_the_nginx_filter_quotes_only_what_needs_it(value: str, quoted: str) -> 
 )
 def test_the_supervisord_filter_quotes_words_and_percent_signs(value: str, word: str) -> None:
     assert render.supervisord_arg(value) == word
+
+
+# --- every variable at once, hostile values included (issue 11): a one-line SettingsError naming a variable
+# we set, or configs that nginx -t and supervisord both accept - never a traceback
+
+
+def _value_strategy(var: Any, scratch: str) -> Any:
+    from aiohttp_nginx_base import settings as settings_module
+
+    hostile = st.sampled_from(
+        ["", " ", "0", "1", "-1", "auto", "off", "on", "*", "1k", "2g", "/", "a;b", "$x", "{", "%", "\u0661", " 1 ", "x\ny", "root"]
+        + ["example.com", "*.example.com", "a,,b", "app:app", "main:create_app()", "/static", "https", "127.0.0.1", "10.0.0.0/8"]
+    )
+    text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=24)
+    if isinstance(var.parse, (settings_module.AbsPath, settings_module.LogTarget)):
+        # paths stay inside the scratch directory: nginx -t opens log files, and this may run as root
+        name = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00/"), min_size=1, max_size=12)
+        return st.one_of(name.map(lambda n: f"{scratch}/{n}"), st.sampled_from(["-", "off", "relative/path", scratch]))
+    return st.one_of(hostile, text, st.just(var.default or ""))
+
+
+@needs_nginx
+@hsettings(max_examples=120, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_any_values_of_every_variable_give_one_line_or_configs_nginx_and_supervisord_accept(data: Any) -> None:
+    from aiohttp_nginx_base import settings as settings_module
+
+    with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-fuzz-") as scratch:
+        app_dir = Path(scratch) / "app"
+        app_dir.mkdir()
+        (app_dir / "app.py").write_text("")
+        env = {"APP_DIR": str(app_dir), "NGINX_CONF_DIR": f"{scratch}/conf.d", "RUNTIME_DIR": f"{scratch}/runtime"}
+        chosen = data.draw(st.lists(st.sampled_from([v for v in settings_module.VARIABLES if v.name != "APP_DIR"]), unique_by=lambda v: v.name))
+        for var in chosen:
+            env[var.name] = data.draw(_value_strategy(var, scratch), label=var.name)
+        try:
+            s = load(env, cpu_count=lambda: 2)
+        except SettingsError as exc:
+            assert exc.name in env, exc
+            assert "\n" not in str(exc).replace(repr(exc.value), "")
+            return
+        result = stack.nginx_test(s, HOST)
+        assert result.returncode == 0, (env, result.stdout)
+        assert set(programs(supervisord_sees(s))) == {"gunicorn", "nginx"}
