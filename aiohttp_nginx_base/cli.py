@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, health, prestart, processes, runtime, settings, stack
+from . import __version__, control, health, prestart, processes, runtime, settings, stack
 from .host import NginxMissing, gather
 from .prestart import StopGuard
 from .settings import SettingsError
@@ -59,6 +58,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(result.stdout.rstrip(), file=sys.stderr)
         _say("nginx rejected the generated configuration")
         return 1
+    problem = stack.supervisord_test(current, host)
+    if problem:
+        _say(problem)
+        return 1
     print("configuration ok")
     return 0
 
@@ -101,9 +104,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     cleanup = "RUNTIME_DIR" not in env
     if cleanup:
         env["RUNTIME_DIR"] = tempfile.mkdtemp(prefix="aiohttp-nginx-")
-    if os.geteuid() == 0:
-        # on a developer's host the app may live in a private directory: nginx serves it as its owner
-        env.setdefault("NGINX_USER", pwd.getpwuid(0).pw_name)
     # the host's own nginx additions are not meant for this stack
     env.setdefault("NGINX_CONF_DIR", str(app_dir / "nginx.conf.d"))
     os.chdir(app_dir)
@@ -118,8 +118,11 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     current = settings.load_location()
     # the running stack's own values win: prestart.sh may have exported others than `docker exec` sees
     state = stack.running_state(current.runtime_dir)
-    port, path = (int(state["listen_port"]), str(state["healthcheck_path"])) if state else (current.listen_port, current.healthcheck_path)
-    problem = health.probe(port, path, timeout=args.timeout)
+    if state:
+        port, path, allowed = int(state["listen_port"]), str(state["healthcheck_path"]), state.get("allowed_hosts")
+    else:
+        port, path, allowed = current.listen_port, current.healthcheck_path, current.allowed_hosts
+    problem = health.probe(port, path, timeout=args.timeout, host=health.allowed_host(allowed))
     if problem:
         _say(f"unhealthy: {problem}")
         return 1
@@ -127,13 +130,9 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    runtime_dir = settings.load_location().runtime_dir
-    pid = stack.request_reload(runtime_dir)
-    if pid is None:
-        _say(f"no running stack found in {runtime_dir} (is RUNTIME_DIR the same as the container's?)")
-        return 1
-    _say(f"asked the stack (pid {pid}) to re-render its configs and reload nginx and gunicorn")
-    return 0
+    ok, line = control.request_reload(settings.load_location().runtime_dir, args.timeout)
+    _say(line)
+    return 0 if ok else 1
 
 
 # Everything the stack's processes import on the way to the first response.
@@ -206,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verb("healthcheck", cmd_healthcheck, "Exit 0 only if a request through nginx reaches the app (for HEALTHCHECK and probes).")
     sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
     verb("precompile", cmd_precompile, "Cache the bytecode of the modules the stack imports at start-up (image builds run it).")
-    verb("reload", cmd_reload, "Re-render the configs and reload nginx and gunicorn in the running stack, without dropping requests.")
+    sub = verb("reload", cmd_reload, "Re-render the configs and reload nginx and gunicorn in the running stack, without dropping requests.")
+    sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the stack's answer (default 30)")
     return parser
 
 

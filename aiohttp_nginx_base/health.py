@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import http.client
+from typing import Optional, Sequence
 
 # 502/503/504 come from nginx when gunicorn is down; a 5xx from the app is unhealthy too
 UNHEALTHY_FROM = 500
 
 
-def probe(port: int, path: str, timeout: float = 5.0) -> str:
+def allowed_host(allowed_hosts: Optional[Sequence[str]]) -> Optional[str]:
+    """With ALLOWED_HOSTS, the check asks as its first name (`*.example.com` as healthcheck.example.com),
+    so that it reaches the app like any allowed request; without, as 127.0.0.1."""
+    if not allowed_hosts:
+        return None
+    first = allowed_hosts[0]
+    return "healthcheck" + first[1:] if first.startswith("*.") else first
+
+
+def probe(port: int, path: str, timeout: float = 5.0, host: Optional[str] = None) -> str:
     """'' when healthy, else why not."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"User-Agent": "aiohttp-nginx-healthcheck", **({"Host": host} if host else {})}
     try:
-        conn.request("GET", path, headers={"User-Agent": "aiohttp-nginx-healthcheck"})
+        conn.request("GET", path, headers=headers)
         status = conn.getresponse().status
     except OSError as exc:
         return f"no answer from nginx on 127.0.0.1:{port}: {exc}"

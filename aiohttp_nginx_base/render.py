@@ -14,8 +14,9 @@ from typing import Any, Dict, Optional
 
 import jinja2
 
-from .host import TEMPLATES, Host
-from .settings import Settings
+from . import trust
+from .host import NGINX_USERS, TEMPLATES, Host
+from .settings import Settings, SettingsError
 
 NGINX_CONF = "nginx.conf"
 GUNICORN_JSON = "gunicorn.json"
@@ -66,10 +67,21 @@ def _template(name: str, **context: Any) -> str:
 
 
 def nginx_user(s: Settings, host: Host) -> Optional[str]:
-    """The unprivileged user nginx's workers switch to; None when not running as root."""
+    """The unprivileged user nginx's workers switch to; None when not running as root.
+
+    Never root: settings.load refuses an NGINX_USER of uid 0, and without one of the
+    distribution's nginx users the stack refuses to start rather than run them as root.
+    """
     if not host.is_root:
         return None
-    return s.nginx_user or next(iter(host.nginx_users), None)
+    user = s.nginx_user or next(iter(host.nginx_users), None)
+    if user is None:
+        raise SettingsError(
+            "NGINX_USER",
+            "",
+            f"an unprivileged user for nginx's workers when running as root ({' and '.join(NGINX_USERS)} do not exist here)",
+        )
+    return user
 
 
 def _nginx_log(target: Optional[str], stream: str, output_pid: Optional[int]) -> str:
@@ -96,6 +108,8 @@ def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str
         user=nginx_user(s, host),
         error_log=f"{_nginx_log(s.error_log, 'stderr', output_pid)} {_nginx_error_level(s.log_level)}",
         access_log=_nginx_log(s.access_log, "stdout", output_pid),
+        proxy_headers=s.runtime_dir / trust.HEADERS_CONF,
+        proxy_maps=s.runtime_dir / trust.MAPS_CONF,
     )
 
 
@@ -155,13 +169,20 @@ def render(
     host: Host,
     *,
     password: str,
+    secret: str,
     output_pid: Optional[int] = None,
     reload: bool = False,
     supervisord: bool = True,
 ) -> Dict[str, str]:
     """File name -> text, for the runtime directory. A running supervisord keeps its
-    config: `supervisord=False` leaves supervisord.conf out (on reload)."""
-    files = {NGINX_CONF: nginx_conf(s, host, output_pid), GUNICORN_JSON: gunicorn_json(s, host)}
+    config: `supervisord=False` leaves supervisord.conf out (on reload). `secret` is this
+    start's proof that a request came through the generated config (see trust.py)."""
+    files = {
+        NGINX_CONF: nginx_conf(s, host, output_pid),
+        GUNICORN_JSON: gunicorn_json(s, host),
+        trust.HEADERS_CONF: trust.proxy_headers_conf(secret),
+        trust.MAPS_CONF: trust.proxy_maps_conf(),
+    }
     if supervisord:
         files[SUPERVISORD_CONF] = supervisord_conf(s, host, password, reload)
     return files

@@ -1,4 +1,7 @@
-"""The runtime directory on disk: its tree, its permissions, and writing the rendered files into it."""
+"""The runtime directory on disk: its tree, its permissions, and writing the rendered files into it.
+
+The directory is private to the running user and nothing planted in it is followed (see private.py).
+"""
 
 from __future__ import annotations
 
@@ -8,46 +11,53 @@ import secrets
 from pathlib import Path
 from typing import Dict, Optional
 
-from . import render
+from . import private, render, trust
 from .host import Host
-from .settings import Settings
+from .settings import Settings, SettingsError
 
-SUBDIRS = ("", "run", "nginx", "nginx/body", "nginx/proxy", "nginx/fastcgi", "nginx/uwsgi", "nginx/scgi")
 NGINX_TEMP = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 def prepare(s: Settings, host: Host) -> None:
-    """Create the runtime tree; only the stack can reach gunicorn's socket."""
-    for sub in SUBDIRS:
-        (s.runtime_dir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
-    run_dir = s.runtime_dir / "run"
+    """Create the runtime tree private to this user; only the stack can reach gunicorn's socket."""
     user = render.nginx_user(s, host)
-    if user:
-        # root's nginx workers run as `user`: let its group into the socket directory only
-        entry = pwd.getpwnam(user)
-        os.chmod(s.runtime_dir, 0o711)
-        os.chmod(s.runtime_dir / "nginx", 0o711)  # its workers buffer bodies under nginx/
-        os.chown(run_dir, 0, entry.pw_gid)
-        # setgid: gunicorn's socket inherits the group, so nginx's workers may connect
+    entry = pwd.getpwnam(user) if user else None
+    # root's nginx workers run as `user`: they pass through the runtime dir and nginx/ (0711)
+    top = 0o711 if entry else 0o700
+    private.ensure_private_dir(s.runtime_dir, "RUNTIME_DIR", top)
+    private.ensure_private_dir(s.runtime_dir / "run", "RUNTIME_DIR", 0o700)
+    private.ensure_private_dir(s.runtime_dir / "nginx", "RUNTIME_DIR", top)
+    for sub in NGINX_TEMP:
+        # an earlier start may have left them owned by the nginx user
+        private.ensure_private_dir(s.runtime_dir / "nginx" / sub, "RUNTIME_DIR", 0o700, owners=[entry.pw_uid] if entry else [])
+    if entry:
+        run_dir = s.runtime_dir / "run"
+        # its group only into the socket's directory; setgid: gunicorn's socket inherits the group
+        os.chown(run_dir, host.uid, entry.pw_gid)
         os.chmod(run_dir, 0o2750)
         for sub in NGINX_TEMP:
-            os.chown(s.runtime_dir / "nginx" / sub, entry.pw_uid, entry.pw_gid)
+            # its workers buffer bodies there (lchown: never through a link)
+            os.lchown(s.runtime_dir / "nginx" / sub, entry.pw_uid, entry.pw_gid)
+
+
+def check_workers_reach(s: Settings, host: Host) -> None:
+    """As root, nginx's unprivileged workers must pass through RUNTIME_DIR's parents to reach
+    gunicorn's socket: one line at start rather than 502 forever."""
+    user = render.nginx_user(s, host)
+    if not user:
+        return
+    entry = pwd.getpwnam(user)
+    closed = private.first_closed_to(s.runtime_dir.parent, entry.pw_uid, [entry.pw_gid])
+    if closed:
+        raise SettingsError(
+            "RUNTIME_DIR", str(s.runtime_dir), f"a directory nginx's workers ({user}) can reach: {closed} is closed to them"
+        )
 
 
 def write(files: Dict[str, str], out: Path) -> Dict[str, Path]:
-    """Write each file into `out` (0600, through a temporary file and a rename); returns their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths: Dict[str, Path] = {}
-    for name, text in files.items():
-        path = out / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        # only the stack reads them; supervisord.conf holds its socket's password
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out_file:
-            out_file.write(text)
-        tmp.replace(path)
-        paths[name] = path
-    return paths
+    """Write the files into `out` (0600; fresh names renamed into place, all or none); returns their paths."""
+    private.write_private_files(out, files)
+    return {name: out / name for name in files}
 
 
 def render_into(
@@ -55,10 +65,25 @@ def render_into(
     host: Host,
     out: Optional[Path] = None,
     *,
+    secret: Optional[str] = None,
     output_pid: Optional[int] = None,
     reload: bool = False,
     supervisord: bool = True,
 ) -> Dict[str, Path]:
-    """Render and write the configs (default: into the runtime directory); returns their paths."""
-    files = render.render(s, host, password=secrets.token_hex(16), output_pid=output_pid, reload=reload, supervisord=supervisord)
-    return write(files, out or s.runtime_dir)
+    """Render and write the configs (default: into the runtime directory); returns their paths.
+
+    `secret`: this start's proof (default: a new one); written beside gunicorn's socket for the
+    worker when rendering into the runtime directory.
+    """
+    secret = secret or trust.new_secret()
+    files = render.render(
+        s, host, password=secrets.token_hex(16), secret=secret, output_pid=output_pid, reload=reload, supervisord=supervisord
+    )
+    if out is not None:
+        private.ensure_private_dir(out, "--out", 0o700)
+        return write(files, out)
+    if not (s.runtime_dir / "run").is_dir():
+        prepare(s, host)
+    paths = write(files, s.runtime_dir)
+    private.write_private_files(s.socket_path.parent, {trust.SECRET_NAME: secret})
+    return paths

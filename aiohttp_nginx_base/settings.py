@@ -132,11 +132,11 @@ class UrlPath(Parser):
 
 
 class AbsPath(Parser):
-    allowed = "an absolute file system path without spaces, quotes, braces, ';', '$' or '%'"
+    allowed = "an absolute file system path without spaces, control characters, quotes, braces, ';', '$' or '%'"
 
     def __call__(self, name: str, raw: str) -> Path:
         value = raw.strip()
-        if not value.startswith("/") or re.search(r"[\s'\"{};$%\\]", value):
+        if not value.startswith("/") or re.search(r"[\s\x00-\x1f\x7f'\"{};$%\\]", value):
             raise self.fail(name, raw)
         return Path(value)
 
@@ -185,6 +185,30 @@ class DottedClass(Parser):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", value):
             raise self.fail(name, raw)
         return value
+
+
+class UserName(Parser):
+    allowed = "the name of an existing unprivileged user (nginx's workers never run as root)"
+
+    def __call__(self, name: str, raw: str) -> str:
+        value = raw.strip()
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", value):
+            raise self.fail(name, raw)
+        return value
+
+
+class HostList(Parser):
+    """ALLOWED_HOSTS: host names and `*.example.com` patterns, as nginx's `hostnames` map reads them."""
+
+    allowed = "comma-separated host names or *.example.com patterns (letters, digits, '-', '.'), e.g. example.com,*.example.com"
+    _label = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+
+    def __call__(self, name: str, raw: str) -> Tuple[str, ...]:
+        names = [part.strip().lower() for part in raw.split(",")]
+        pattern = rf"(\*\.)?{self._label}(\.{self._label})*\.?"
+        if not names or any(not re.fullmatch(pattern, n) or len(n) > 253 for n in names):
+            raise self.fail(name, raw)
+        return tuple(dict.fromkeys(n.rstrip(".") for n in names))
 
 
 class Text(Parser):
@@ -251,9 +275,9 @@ VARIABLES: Tuple[Variable, ...] = (
     ),
     Variable(
         "NGINX_MAX_UPLOAD",
-        "0",
+        "1m",
         Size(),
-        "Largest request body nginx accepts (413 beyond, before the app is touched); 0 means unlimited.",
+        "Largest request body nginx accepts (413 beyond, before the app is touched): 1 MiB by default, as aiohttp's own `client_max_size`; 0 means unlimited.",
         "nginx",
     ),
     Variable(
@@ -280,8 +304,15 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable(
         "NGINX_USER",
         None,
-        Identifier(dotted=False),
-        "User nginx's worker processes switch to when the container runs as root. Default: `www-data` (Debian) or `nginx` (Alpine).",
+        UserName(),
+        "User nginx's worker processes switch to when the stack runs as root (never root itself). Default: `www-data` (Debian), `nginx` (Alpine), else `nobody`.",
+        "nginx",
+    ),
+    Variable(
+        "ALLOWED_HOSTS",
+        None,
+        HostList(),
+        "Host names requests may carry in their `Host` header (comma-separated; `*.example.com` for its subdomains). Any other Host, or none, gets 421 from nginx before the app. Unset: any Host.",
         "nginx",
     ),
     Variable("STATIC_URL", "/static", UrlPath(), "URL prefix under which nginx serves STATIC_PATH.", "nginx"),
@@ -387,6 +418,7 @@ class Settings:
     nginx_websocket_timeout: int
     nginx_conf_dir: Path
     nginx_user: Optional[str]
+    allowed_hosts: Optional[Tuple[str, ...]]
     static_url: str
     static_path: Path
     static_index: bool
@@ -480,9 +512,11 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
 
     if parsed["NGINX_USER"]:
         try:
-            pwd.getpwnam(parsed["NGINX_USER"])
+            entry = pwd.getpwnam(parsed["NGINX_USER"])
         except KeyError:
             raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an existing user") from None
+        if entry.pw_uid == 0:
+            raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an unprivileged user: nginx's workers never run as root")
 
     gunicorn_conf: Optional[Path] = parsed["GUNICORN_CONF"]
     if gunicorn_conf is not None and not gunicorn_conf.is_file():
@@ -526,6 +560,7 @@ class Location:
     runtime_dir: Path
     listen_port: int
     healthcheck_path: str
+    allowed_hosts: Optional[Tuple[str, ...]]  # the healthcheck asks as an allowed name
 
 
 def load_location(env: Env = os.environ) -> Location:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -16,12 +17,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Dict, Mapping, Optional, Set, Tuple
 
-from . import processes, render, runtime, settings
+from . import control, private, processes, render, runtime, settings, trust
 from .host import Host, gather
 from .prestart import StopGuard
 from .settings import Settings, SettingsError
 
-STATE_FILE = Path("run") / "state.json"
+STATE_FILE = control.STATE_FILE
 GUNICORN_PID = Path("run") / "gunicorn.pid"
 PROGRAMS = ("gunicorn", "nginx")
 
@@ -46,6 +47,29 @@ def _probe_bind(family: socket.AddressFamily, address: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise SettingsError("LISTEN_PORT", str(port), "a free port (another process is listening on it)") from None
             raise SettingsError("LISTEN_PORT", str(port), f"a port this host can bind ({exc.strerror})") from None
+
+
+def supervisord_test(settings: Settings, host: Host) -> str:
+    """'' when supervisord reads the programs back as rendered (paths with spaces or '%' included), else why not:
+    `check` and `start` agree."""
+    from supervisor.options import ServerOptions
+
+    with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-check-") as scratch:
+        trial = replace(settings, runtime_dir=Path(scratch))
+        runtime.prepare(trial, host)
+        paths = runtime.render_into(trial, host)
+        options = ServerOptions()
+        options.configfile = str(paths[render.SUPERVISORD_CONF])
+        try:
+            options.process_config(do_usage=False)
+        except ValueError as exc:
+            return f"supervisord rejected the generated configuration: {(str(exc).splitlines() or [''])[0]}"
+        programs = {p.name: p for group in options.process_group_configs for p in group.process_configs}
+        for name, binary in (("gunicorn", host.python), ("nginx", host.nginx_bin or "nginx")):
+            argv = shlex.split(programs[name].command)
+            if binary not in argv:
+                return f"supervisord would not run {binary!r} for {name} (it reads {argv[0]!r})"
+    return ""
 
 
 def nginx_test(settings: Settings, host: Host) -> subprocess.CompletedProcess[str]:
@@ -81,6 +105,8 @@ class Supervision:
         self.conf = conf
         self.env = dict(env)  # the start-time environment (prestart's exports included): SIGHUP re-reads it
         self.guard = guard
+        self.secret = ""  # this start's proof, set by start(): kept across reloads
+        self.reloads = 0
         self.failure = ""
         self.fast_stop = False
         self.options: Any = None
@@ -177,10 +203,25 @@ class Supervision:
         self.options.signal_receiver.receive(signal.SIGTERM, frame)
 
     def _on_hup(self, signum: int, frame: Optional[FrameType]) -> None:
+        # a failed reload must not end the stack: the running configs and processes stay as they are,
+        # one line says why, and `aiohttp-nginx reload` gets the answer through the result file
+        self.reloads += 1
+        ok, message = True, "reloaded"
         try:
-            self.settings = reload(self.env, self.host)
+            self.settings = reload(self.env, self.host, self.secret)
         except SettingsError as exc:
+            ok, message = False, str(exc)
             print(f"aiohttp-nginx: reload refused, the running configuration stays: {exc}", file=sys.stderr, flush=True)
+        except Exception as exc:  # noqa: BLE001 - whatever the cause (full disk, read-only file, gone directory)
+            ok, message = False, _describe(exc)
+            print(f"aiohttp-nginx: reload failed: {message}; still serving with the previous configs", file=sys.stderr, flush=True)
+        control.record_result(self.settings.runtime_dir, self.reloads, ok, message)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def start(
@@ -206,10 +247,14 @@ def _start(
 ) -> int:
     host.require_nginx()
     check_port(settings.listen_port, host)
+    runtime.check_workers_reach(settings, host)
     runtime.prepare(settings, host)
-    paths = runtime.render_into(settings, host, reload=reload_code, output_pid=os.getpid())
-    # what `reload` and `healthcheck` (run later through `docker exec`) need to find us
-    (settings.runtime_dir / STATE_FILE).write_text(json.dumps({**settings.as_dict(), "pid": os.getpid()}))
+    secret = trust.new_secret()  # per start; readable by this user only, never in the environment
+    paths = runtime.render_into(settings, host, secret=secret, reload=reload_code, output_pid=os.getpid())
+    control.prepare_result(settings.runtime_dir)
+    # what `reload` and `healthcheck` (run later through `docker exec`) need to find us, and recognise us by
+    state = json.dumps({**settings.as_dict(), **control.identity()})
+    private.write_private_files(settings.runtime_dir / STATE_FILE.parent, {STATE_FILE.name: state})
     print(
         f"aiohttp-nginx: serving {settings.app_module} on port {settings.listen_port} "
         f"({settings.workers} gunicorn workers, {settings.nginx_worker_processes} nginx workers; "
@@ -218,7 +263,9 @@ def _start(
         flush=True,
     )
     try:
-        return Supervision(settings, host, paths[render.SUPERVISORD_CONF], os.environ if env is None else env, guard).run()
+        supervision = Supervision(settings, host, paths[render.SUPERVISORD_CONF], os.environ if env is None else env, guard)
+        supervision.secret = secret  # kept across reloads
+        return supervision.run()
     finally:
         if cleanup:
             shutil.rmtree(settings.runtime_dir, ignore_errors=True)
@@ -231,23 +278,14 @@ def running_state(runtime_dir: Path) -> Optional[Dict[str, Any]]:
         return None
 
 
-def request_reload(runtime_dir: Path) -> Optional[int]:
-    """Ask the running `start` to reload; returns its pid, or None when none runs."""
-    state = running_state(runtime_dir)
-    if not state:
-        return None
-    try:
-        os.kill(int(state["pid"]), signal.SIGHUP)
-    except (ProcessLookupError, KeyError, ValueError):
-        return None
-    return int(state["pid"])
-
-
-def reload(env: Mapping[str, str], host: Host) -> Settings:
+def reload(env: Mapping[str, str], host: Host, secret: str) -> Settings:
     """Re-read the settings from `env` (files they depend on may have changed), re-render the
-    configs and reload nginx and gunicorn without dropping requests."""
+    configs and reload nginx and gunicorn without dropping requests.
+
+    Raises when the configs cannot be written; then none of them changed and nothing is signalled.
+    """
     current = settings.load(env, host=host)
-    runtime.render_into(current, host, supervisord=False, output_pid=os.getpid())
+    runtime.render_into(current, host, secret=secret, supervisord=False, output_pid=os.getpid())
     processes.signal_pidfile(current.runtime_dir / GUNICORN_PID, signal.SIGHUP)  # new workers; old ones finish gracefully
     processes.signal_pidfile(current.runtime_dir / "nginx.pid", signal.SIGHUP)
     return current

@@ -5,8 +5,9 @@ Two things on top of aiohttp's own GunicornWebWorker:
   through the event-loop-policy API that Python 3.14 deprecates;
 - behind nginx on a unix socket, `request.remote` would be empty and
   `request.scheme` always http.  nginx sets X-Real-IP and X-Forwarded-Proto
-  (overwriting whatever the client sent), and only nginx can open the socket,
-  so the worker trusts those two headers there - and only there.
+  (overwriting whatever the client sent) together with this start's proof
+  (see trust.py); the worker trusts those two headers only on its unix socket
+  and only with the proof, which it removes before the app sees the request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any, Dict, Optional
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
 
+from . import trust
+
 try:
     import uvloop
 except ImportError:  # pragma: no cover - Windows, or a platform without wheels
@@ -31,12 +34,14 @@ _WRAPPED = "_aiohttp_nginx_real_client"
 RELOAD_POLL_SECONDS = 0.25
 
 
-def apply_client_headers(request: web.BaseRequest) -> web.BaseRequest:
-    """Report nginx's view of the client: address and scheme.
+def apply_client_headers(request: web.BaseRequest, trusted: bool) -> web.BaseRequest:
+    """Report nginx's view of the client: address and scheme - when nginx's proof came with them.
 
     Fills the values `request.remote` and `request.scheme` are cached under, as
     `request.clone(remote=..., scheme=...)` would, without copying the request.
     """
+    if not trusted:
+        return request  # the socket's own peer: a client never chooses these
     headers = request.headers
     remote = headers.get("X-Real-IP")
     if remote:
@@ -47,15 +52,17 @@ def apply_client_headers(request: web.BaseRequest) -> web.BaseRequest:
     return request
 
 
-def add_real_client(app: web.Application) -> web.Application:
+def add_real_client(app: web.Application, secret: Optional[str] = None) -> web.Application:
     """Apply the headers as each request is made: unlike a middleware, this costs the app
-    nothing when it has no middlewares of its own (aiohttp then skips the middleware chain)."""
+    nothing when it has no middlewares of its own (aiohttp then skips the middleware chain).
+    Without `secret` nothing is trusted."""
     if getattr(app, _WRAPPED, False):
         return app
     make_request = app._make_request
 
-    def make_request_with_client(*args: Any, **kwargs: Any) -> web.Request:
-        return apply_client_headers(make_request(*args, **kwargs))  # type: ignore[return-value]
+    def make_request_with_client(message: Any, *args: Any, **kwargs: Any) -> web.Request:
+        message, trusted = trust.take_proof(message, secret)
+        return apply_client_headers(make_request(message, *args, **kwargs), trusted)  # type: ignore[return-value]
 
     # object.__setattr__: aiohttp's debug mode warns about attributes it does not know
     object.__setattr__(app, "_make_request", make_request_with_client)
@@ -114,7 +121,7 @@ class Worker(GunicornWebWorker):
 
     async def _run(self) -> None:
         if self._behind_nginx():
-            self.wsgi = _wrap(self.wsgi)
+            self.wsgi = _wrap(self.wsgi, trust.secret_beside(self.sockets[0].getsockname()))
         watcher = self.loop.create_task(self._reload_on_change(os.getcwd())) if self.cfg.reload else None
         try:
             await super()._run()
@@ -165,19 +172,19 @@ def _error_app(text: str) -> web.Application:
     return app
 
 
-def _wrap(target: Any) -> Any:
+def _wrap(target: Any, secret: Optional[str] = None) -> Any:
     """Add the client hook to an app, or to what an async factory returns."""
     if isinstance(target, web.Application):
-        return add_real_client(target)
+        return add_real_client(target, secret)
     if not inspect.iscoroutinefunction(target):
         return target  # aiohttp's worker reports the error
 
     async def factory() -> Any:
         made = await target()
         if isinstance(made, web.AppRunner):
-            add_real_client(made.app)
+            add_real_client(made.app, secret)
         elif isinstance(made, web.Application):
-            add_real_client(made)
+            add_real_client(made, secret)
         return made
 
     return factory

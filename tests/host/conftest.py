@@ -70,6 +70,16 @@ StackFactory = Callable[..., HostStack]
 
 
 @pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A scratch directory every user may pass through, for a RUNTIME_DIR or APP_DIR: when the suite
+    runs as root, nginx's workers run as an unprivileged user, and pytest's tmp_path is root-only."""
+    path = Path(tempfile.mkdtemp(prefix="aiohttp-nginx-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def host_stack(tmp_path: Path) -> Iterator[StackFactory]:
     """Start `aiohttp-nginx run` on a copy of a test app; stopped (and reported) after the test."""
     if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():

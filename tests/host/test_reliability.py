@@ -18,8 +18,8 @@ def _pids(port: int, samples: int = 20) -> set:
     return {get_text(port, "/pid")[1] for _ in range(samples)}
 
 
-def test_reload_swaps_workers_with_zero_failed_requests(host_stack, tmp_path: Path) -> None:
-    runtime = tmp_path / "runtime"
+def test_reload_swaps_workers_with_zero_failed_requests(host_stack, open_tmp: Path) -> None:
+    runtime = open_tmp / "runtime"
     stack = host_stack(env={"RUNTIME_DIR": str(runtime), "WEB_CONCURRENCY": "2"})
     before = _pids(stack.port)
     failures: List[str] = []
@@ -55,8 +55,8 @@ def test_reload_swaps_workers_with_zero_failed_requests(host_stack, tmp_path: Pa
     assert failures == [], failures[:5]
 
 
-def test_nginx_dying_stops_the_stack_with_a_failure(host_stack, tmp_path: Path) -> None:
-    runtime = tmp_path / "runtime"
+def test_nginx_dying_stops_the_stack_with_a_failure(host_stack, open_tmp: Path) -> None:
+    runtime = open_tmp / "runtime"
     stack = host_stack(env={"RUNTIME_DIR": str(runtime)})
     nginx_pid = int((runtime / "nginx.pid").read_text())
     os.kill(nginx_pid, signal.SIGKILL)

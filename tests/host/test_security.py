@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -60,12 +59,8 @@ def as_user(user: pwd.struct_passwd, *argv: str) -> None:
 
 
 @pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A scratch directory every user may pass through (pytest's tmp_path is root-only): /tmp-like."""
-    path = Path(tempfile.mkdtemp(prefix="aiohttp-nginx-sec-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def open_dir(open_tmp: Path) -> Path:
+    return open_tmp
 
 
 @pytest.fixture
@@ -374,7 +369,11 @@ def test_nginx_user_root_is_refused_with_one_line(app_env: Dict[str, str], tmp_p
 def test_a_python_under_a_path_with_a_space_and_a_percent_sign_runs_the_stack(open_dir: Path, stacks: List[HostStack]) -> None:
     venv = open_dir / "My 100% Projects" / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    site = Path(subprocess.check_output([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     # this checkout's packages, as the venv's own
     (site / "this-checkout.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     python = str(venv / "bin" / "python")
@@ -427,7 +426,11 @@ def test_a_host_outside_allowed_hosts_gets_421_from_nginx(open_dir: Path, stacks
     shutil.copytree(APPS / "trust", app_dir)
     stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), "ALLOWED_HOSTS": "example.com, *.example.org"})
     stacks.append(stack)
-    wait_until(lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None, 20, "the stack")
+    wait_until(
+        lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None,
+        20,
+        "the stack",
+    )
     assert stack.proc.poll() is None, stack.output
 
     def status(host: str, **headers: str) -> int:
@@ -473,7 +476,9 @@ def test_no_header_a_client_sends_chooses_request_remote(host_stack) -> None:
     stack = host_stack("trust")
     value = st.one_of(
         st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=40),
-        st.sampled_from(["6.6.6.6", "[::1]", "for=6.6.6.6", 'for="[2001:db8::1]";proto=https', "https", "evil.example", "127.0.0.1", "unix:"]),
+        st.sampled_from(
+            ["6.6.6.6", "[::1]", "for=6.6.6.6", 'for="[2001:db8::1]";proto=https', "https", "evil.example", "127.0.0.1", "unix:"]
+        ),
     )
     names = ["Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-IP", "X-Aiohttp-Nginx-Proof"]
 
@@ -500,4 +505,3 @@ def test_no_header_a_client_sends_chooses_request_remote(host_stack) -> None:
 
     attack()
     assert stack.proc.poll() is None
-

@@ -115,7 +115,8 @@ def test_render_out_writes_the_three_configs(env: Dict[str, str], tmp_path: Path
     out = tmp_path / "out"
     result = run(["render", "--out", str(out)], env)
     assert result.returncode == 0, result.stderr
-    assert [Path(line).name for line in result.stdout.splitlines()] == ["nginx.conf", "gunicorn.json", "supervisord.conf"]
+    names = ["gunicorn.json", "nginx.conf", "proxy-headers.conf", "proxy-maps.conf", "supervisord.conf"]
+    assert sorted(Path(line).name for line in result.stdout.splitlines()) == names
     assert all(Path(line).is_file() for line in result.stdout.splitlines())
 
 
@@ -175,3 +176,18 @@ def test_check_port_notices_a_port_taken_on_ipv6() -> None:
         with pytest.raises(SettingsError) as caught:
             stack.check_port(int(listener.getsockname()[1]), HOST)
     assert caught.value.name == "LISTEN_PORT"
+
+
+def test_a_reload_that_cannot_write_logs_one_line_and_does_not_raise(
+    app_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aiohttp_nginx_base.host import gather
+    from aiohttp_nginx_base.settings import load
+
+    (tmp_path / "a-file").write_text("")  # a bad path: the runtime dir cannot be there
+    env = {"APP_DIR": str(app_dir), "RUNTIME_DIR": str(tmp_path / "a-file" / "rt"), "NGINX_CONF_DIR": str(tmp_path)}
+    host = gather(lambda: 2)
+    supervision = stack.Supervision(load(env, host=host), host, tmp_path / "supervisord.conf", env)
+    supervision._on_hup(1, None)  # what SIGHUP runs inside the stack; before, the exception ended PID 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aiohttp-nginx: reload failed: "), lines

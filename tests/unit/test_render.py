@@ -18,7 +18,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from supervisor.options import ServerOptions
 
-from aiohttp_nginx_base import render, runtime, stack
+from aiohttp_nginx_base import render, runtime, stack, trust
 from aiohttp_nginx_base.host import gather
 from aiohttp_nginx_base.settings import BY_NAME, Settings, SettingsError, load
 
@@ -124,10 +124,14 @@ def test_gunicorn_is_reached_over_its_unix_socket_with_keepalive(app_dir: Path, 
 
 
 def test_every_request_is_proxied_to_the_app_upstream(app_dir: Path, conf_dir: Path) -> None:
-    conf = render.nginx_conf(make(app_dir, conf_dir), HOST)
+    s = make(app_dir, conf_dir)
+    conf = render.nginx_conf(s, HOST)
+    assert f"{s.runtime_dir}/proxy-headers.conf" in directives(conf, "include")
     assert set(directives(conf, "proxy_pass")) == {"http://app"}
-    assert "proxy_set_header X-Real-IP $remote_addr" in conf
-    assert "proxy_set_header X-Forwarded-Proto $scheme" in conf
+    headers = trust.proxy_headers_conf("proof")
+    assert "proxy_set_header X-Real-IP $remote_addr" in headers
+    assert "proxy_set_header X-Forwarded-Proto $scheme" in headers
+    assert f"proxy_set_header {trust.PROOF_HEADER} proof" in headers
 
 
 @needs_nginx
@@ -265,7 +269,9 @@ def test_worker_rlimit_nofile_is_left_out_when_unset(app_dir: Path, conf_dir: Pa
 
 def test_the_conf_dir_is_included_in_http_and_server(app_dir: Path, conf_dir: Path) -> None:
     conf = render.nginx_conf(make(app_dir, conf_dir), HOST)
-    assert directives(conf, "include")[-2:] == [f"{conf_dir}/*.conf", f"{conf_dir}/server/*.conf"]
+    includes = directives(conf, "include")
+    assert includes[-1] == f"{conf_dir}/server/*.conf"
+    assert f"{conf_dir}/*.conf" in includes
 
 
 @needs_nginx
@@ -450,17 +456,17 @@ def test_render_writes_the_three_files_into_out(app_dir: Path, conf_dir: Path, t
     s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"))
     out = tmp_path / "out"
     paths = runtime.render_into(s, HOST, out)
-    assert {p.name for p in out.iterdir()} == {"nginx.conf", "gunicorn.json", "supervisord.conf"}
+    assert {p.name for p in out.iterdir()} == {"nginx.conf", "gunicorn.json", "supervisord.conf", "proxy-headers.conf", "proxy-maps.conf"}
     assert paths["nginx.conf"].read_text() == render.nginx_conf(s, HOST)
     assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o600}
 
 
 def test_render_is_pure_the_same_input_gives_the_same_files(app_dir: Path, conf_dir: Path) -> None:
     s = make(app_dir, conf_dir)
-    first = render.render(s, HOST, password="p", output_pid=1)
+    first = render.render(s, HOST, password="p", secret="proof", output_pid=1)
     (app_dir / "static").mkdir()  # the disk changes; the rendered text only follows the Settings
-    assert render.render(s, HOST, password="p", output_pid=1) == first
-    assert set(first) == {"nginx.conf", "gunicorn.json", "supervisord.conf"}
+    assert render.render(s, HOST, password="p", secret="proof", output_pid=1) == first
+    assert set(first) == {"nginx.conf", "gunicorn.json", "supervisord.conf", "proxy-headers.conf", "proxy-maps.conf"}
 
 
 @pytest.mark.parametrize("ipv6", [True, False])
@@ -511,7 +517,9 @@ def test_any_values_of_every_variable_give_one_line_or_configs_nginx_and_supervi
         app_dir.mkdir()
         (app_dir / "app.py").write_text("")
         env = {"APP_DIR": str(app_dir), "NGINX_CONF_DIR": f"{scratch}/conf.d", "RUNTIME_DIR": f"{scratch}/runtime"}
-        chosen = data.draw(st.lists(st.sampled_from([v for v in settings_module.VARIABLES if v.name != "APP_DIR"]), unique_by=lambda v: v.name))
+        chosen = data.draw(
+            st.lists(st.sampled_from([v for v in settings_module.VARIABLES if v.name != "APP_DIR"]), unique_by=lambda v: v.name)
+        )
         for var in chosen:
             env[var.name] = data.draw(_value_strategy(var, scratch), label=var.name)
         try:

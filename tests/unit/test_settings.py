@@ -28,6 +28,7 @@ from aiohttp_nginx_base.settings import (
     Choice,
     DottedClass,
     Float,
+    HostList,
     Identifier,
     Int,
     IntOrAuto,
@@ -36,6 +37,7 @@ from aiohttp_nginx_base.settings import (
     Size,
     Text,
     UrlPath,
+    UserName,
     Variable,
     load,
     markdown_table,
@@ -60,7 +62,7 @@ def test_defaults_are_the_documented_ones(app_dir: Path) -> None:
     assert s.app_module == "app:app"
     assert s.pre_start_path == app_dir / "prestart.sh"
     assert s.listen_port == 80
-    assert s.nginx_max_upload == "0"
+    assert s.nginx_max_upload == "1m"  # aiohttp's own client_max_size; was 0 (unlimited)
     assert s.nginx_worker_processes == 1
     assert s.nginx_worker_connections == 1024
     assert s.nginx_worker_open_files is None
@@ -348,13 +350,18 @@ def _syntax_accepts(var: Variable, raw: str) -> bool:
         return bool(re.fullmatch(rf"{ident}(\.{ident})*" if parser.dotted else ident, value))
     if isinstance(parser, DottedClass):
         return bool(re.fullmatch(rf"{ident}(\.{ident})+", value))
+    if isinstance(parser, UserName):
+        return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", value))
+    if isinstance(parser, HostList):
+        label = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+        return all(re.fullmatch(rf"(\*\.)?{label}(\.{label})*\.?", part.strip().lower()) for part in value.split(","))
     pytest.fail(f"{var.name}: no documented expectation for parser {type(parser).__name__}; add one here")
 
 
 def _user_exists(name: str) -> bool:
+    """An existing user other than root: nginx's workers never run as root."""
     try:
-        pwd.getpwnam(name)
-        return True
+        return pwd.getpwnam(name).pw_uid != 0
     except KeyError:
         return False
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from aiohttp_nginx_base import worker
+from aiohttp_nginx_base import trust, worker
 from aiohttp_nginx_base.worker import Worker, add_real_client, apply_client_headers
 
 
@@ -24,10 +24,10 @@ class _Transport:
         return self.peer if name == "peername" else default
 
 
-def seen_by_the_app(headers: Dict[str, str], peer: Optional[Any] = ("192.0.2.10", 40000)) -> Dict[str, Any]:
+def seen_by_the_app(headers: Dict[str, str], peer: Optional[Any] = ("192.0.2.10", 40000), trusted: bool = True) -> Dict[str, Any]:
     """What a handler sees of a request with these headers once the worker has applied them."""
     request = make_mocked_request("GET", "/path?q=1", headers={"Host": "example.com", **headers}, transport=_Transport(peer))
-    r = apply_client_headers(request)
+    r = apply_client_headers(request, trusted)
     return {"remote": r.remote, "scheme": r.scheme, "url": str(r.url), "secure": r.secure, "host": r.host}
 
 
@@ -69,24 +69,68 @@ def test_an_empty_x_real_ip_is_ignored() -> None:
     assert seen_by_the_app({"X-Real-IP": ""})["remote"] == "192.0.2.10"
 
 
-def test_a_real_server_with_the_worker_hook_reports_nginxs_view() -> None:
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response({"remote": request.remote, "scheme": request.scheme, "url": str(request.url)})
+def test_without_nginxs_proof_the_headers_are_ignored() -> None:
+    seen = seen_by_the_app({"X-Real-IP": "203.0.113.7", "X-Forwarded-Proto": "https"}, trusted=False)
+    assert (seen["remote"], seen["scheme"]) == ("192.0.2.10", "http")
 
-    async def go() -> Any:
-        app = add_real_client(web.Application())
+
+SECRET = "s3cret-of-this-start"
+
+
+def _served(requests: List[Dict[str, str]], secret: Optional[str] = SECRET) -> List[Dict[str, Any]]:
+    """What a real aiohttp server with the worker's hook tells its handler, for each request's headers."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "remote": request.remote,
+                "scheme": request.scheme,
+                "url": str(request.url),
+                "forwarded": [dict(f) for f in request.forwarded],
+                "headers": sorted(k.lower() for k in request.headers),
+                "raw": sorted(k.decode().lower() for k, _ in request.raw_headers),
+            }
+        )
+
+    async def go() -> List[Dict[str, Any]]:
+        app = add_real_client(web.Application(), secret)
         app.router.add_get("/who", handler)
         async with TestClient(TestServer(app)) as client:
-            forwarded = await client.get("/who", headers={"X-Real-IP": "198.51.100.4", "X-Forwarded-Proto": "https"})
-            direct = await client.get("/who")
-            return await forwarded.json(), await direct.json()
+            return [await (await client.get("/who", headers=headers)).json() for headers in requests]
 
-    forwarded, direct = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_a_real_server_with_the_worker_hook_reports_nginxs_view() -> None:
+    proof = {trust.PROOF_HEADER: SECRET}
+    forwarded, direct = _served([{"X-Real-IP": "198.51.100.4", "X-Forwarded-Proto": "https", **proof}, {}])
     assert forwarded["remote"] == "198.51.100.4"
     assert forwarded["scheme"] == "https"
     assert forwarded["url"].startswith("https://")
     assert direct["remote"] == "127.0.0.1"
     assert direct["scheme"] == "http"
+
+
+def test_the_proof_never_reaches_the_app() -> None:
+    (seen,) = _served([{trust.PROOF_HEADER: SECRET, "Forwarded": "for=192.0.2.1"}])
+    assert trust.PROOF_HEADER.lower() not in seen["headers"] + seen["raw"]
+    assert seen["forwarded"] == [{"for": "192.0.2.1"}]  # nginx's own, kept
+
+
+@pytest.mark.parametrize("proof", [None, "", "wrong", SECRET + "x", "s3cret-of-this-st\u00e4rt"])
+def test_a_missing_or_wrong_proof_trusts_nothing_and_drops_forwarded(proof: Optional[str]) -> None:
+    headers = {"X-Real-IP": "6.6.6.6", "X-Forwarded-Proto": "https", "Forwarded": "for=6.6.6.6;proto=https"}
+    if proof is not None:
+        headers[trust.PROOF_HEADER] = proof
+    (seen,) = _served([headers])
+    assert (seen["remote"], seen["scheme"], seen["forwarded"]) == ("127.0.0.1", "http", [])
+    assert trust.PROOF_HEADER.lower() not in seen["headers"] + seen["raw"]
+    assert "forwarded" not in seen["raw"]
+
+
+def test_without_a_secret_even_a_matching_looking_proof_is_refused() -> None:
+    (seen,) = _served([{"X-Real-IP": "6.6.6.6", trust.PROOF_HEADER: ""}], secret=None)
+    assert seen["remote"] == "127.0.0.1"
 
 
 def test_add_real_client_wraps_the_request_factory_once_and_adds_no_middleware() -> None:
@@ -132,3 +176,10 @@ def test_the_headers_are_trusted_only_on_nginxs_unix_socket() -> None:
         assert _worker_on(tcp)._behind_nginx() is False  # a client could forge X-Real-IP
         assert _worker_on(unix, tcp)._behind_nginx() is False
         assert _worker_on()._behind_nginx() is False
+
+
+def test_the_secret_is_read_beside_gunicorns_socket_and_missing_means_none(tmp_path) -> None:
+    sock = tmp_path / "gunicorn.sock"
+    assert trust.secret_beside(str(sock)) is None
+    (tmp_path / trust.SECRET_NAME).write_text("abc\n")
+    assert trust.secret_beside(str(sock)) == "abc"
