@@ -305,7 +305,7 @@ VARIABLES: Tuple[Variable, ...] = (
         "NGINX_USER",
         None,
         UserName(),
-        "User nginx's worker processes switch to when the stack runs as root (never root itself). Default: `www-data` (Debian), `nginx` (Alpine), else `nobody`.",
+        "User nginx's worker processes switch to when the stack runs as root (never root itself). Default: `www-data` (Debian) or `nginx` (Alpine); without either, starting as root is refused.",
         "nginx",
     ),
     Variable(

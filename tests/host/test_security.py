@@ -29,7 +29,9 @@ from tests.support import APPS, free_port, get_json, request, wait_until
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="needs root: a second local user, a mount, root's nginx")
-WORKER_USERS = ("www-data", "nginx", "nobody")
+WORKER_USERS = ("www-data", "nginx")
+# the names `render` writes into RUNTIME_DIR (an attacker plants links at these and at their old temporary names)
+GENERATED = ("nginx.conf", "gunicorn.json", "supervisord.conf", "proxy-headers.conf", "proxy-maps.conf")
 
 
 # --- helpers
@@ -176,7 +178,7 @@ def test_symlinks_planted_at_the_names_the_stack_writes_are_not_followed(
     victim_dir.mkdir(mode=0o700)
     runtime = shared_tmp / "aiohttp-nginx"
     as_user(attacker, "mkdir", "-m", "0777", str(runtime))
-    for name in ("nginx.conf", "gunicorn.conf.py", "supervisord.conf", "nginx.conf.tmp", "gunicorn.conf.py.tmp", "supervisord.conf.tmp"):
+    for name in GENERATED + tuple(n + ".tmp" for n in GENERATED):
         as_user(attacker, "ln", "-s", str(victim), str(runtime / name))
     as_user(attacker, "ln", "-s", str(victim_dir), str(runtime / "run"))
     cli(["render"], {**app_env, "RUNTIME_DIR": str(runtime)})
@@ -189,7 +191,7 @@ def test_a_symlink_left_in_our_own_runtime_dir_is_replaced_not_followed(app_env:
     victim.write_text("precious\n")
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
-    names = ("nginx.conf", "gunicorn.conf.py", "supervisord.conf")
+    names = GENERATED
     for name in names + tuple(n + ".tmp" for n in names):
         (runtime / name).symlink_to(victim)
     result = cli(["render"], {**app_env, "RUNTIME_DIR": str(runtime)})
