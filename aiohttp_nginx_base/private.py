@@ -76,6 +76,9 @@ def ensure_private_dir(path: Path, name: str, mode: int = 0o700, owners: Optiona
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
             raise _refuse(name, path, "a directory (this is a symlink or a file: remove it)") from None
         ours = info.st_uid == me or info.st_uid in (owners or ())
+        if not ours and _fresh_mount(path):
+            why = f"a mount point owned by uid {me} (e.g. --tmpfs {path}:uid={me},mode=0700), or a path below this one"
+            raise _refuse(name, path, why) from None
         if not ours:
             raise _refuse(
                 name, path, f"a directory owned by uid {me} (this one belongs to uid {info.st_uid}: remove it or choose another)"

@@ -201,6 +201,41 @@ def test_a_symlink_left_in_our_own_runtime_dir_is_replaced_not_followed(app_env:
         assert not (runtime / name).is_symlink() and (runtime / name).is_file()
 
 
+@needs_root
+def test_a_fresh_empty_mount_point_is_tightened_and_used_but_only_by_its_owner(attacker, open_dir: Path, app_env: Dict[str, str]) -> None:
+    """The documented exception: `--tmpfs /tmp/aiohttp-nginx` (mode 1777) is used, made private; another user's is refused."""
+    mounts = [open_dir / "ours", open_dir / "roots"]
+    try:
+        for mount in mounts:
+            mount.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=1777", "tmpfs", str(mount)], check=True)
+        result = cli(["render"], {**app_env, "RUNTIME_DIR": str(mounts[0])})
+        assert result.returncode == 0, result.stderr
+        assert mounts[0].stat().st_mode & 0o7777 == 0o711  # root: nginx's workers pass through
+        as_attacker = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={attacker.pw_uid}",
+                f"--regid={attacker.pw_gid}",
+                "--clear-groups",
+                sys.executable,
+                "-m",
+                "aiohttp_nginx_base",
+                "render",
+            ],
+            env=base_env(**app_env, RUNTIME_DIR=str(mounts[1])),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert as_attacker.returncode == 2, as_attacker
+        assert f"uid={attacker.pw_uid}" in one_line(as_attacker)
+        assert list(mounts[1].iterdir()) == []
+    finally:
+        for mount in mounts:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 def test_reload_refuses_to_signal_a_process_that_is_not_our_stack(app_env: Dict[str, str], tmp_path: Path) -> None:
     runtime = tmp_path / "runtime"
     (runtime / "run").mkdir(parents=True, mode=0o700)
