@@ -25,6 +25,10 @@ HEADERS_CONF = "proxy-headers.conf"  # in RUNTIME_DIR: the one include a custom 
 MAPS_CONF = "proxy-maps.conf"  # in RUNTIME_DIR: what proxy-headers.conf needs at http level
 
 _PROOF = PROOF_HEADER.lower()
+# what leaves a request before the app sees it: the proof always, a Forwarded header nginx did not vouch for
+_DROP_TRUSTED = (_PROOF,)
+_DROP_UNTRUSTED = (_PROOF, "forwarded")
+_RAW_DROP = {_DROP_TRUSTED: frozenset(n.encode() for n in _DROP_TRUSTED), _DROP_UNTRUSTED: frozenset(n.encode() for n in _DROP_UNTRUSTED)}
 
 
 def new_secret() -> str:
@@ -83,11 +87,14 @@ def take_proof(message: Any, secret: Optional[str]) -> Tuple[Any, bool]:
     headers = message.headers
     proofs = headers.getall(PROOF_HEADER, [])
     trusted = bool(secret) and len(proofs) == 1 and hmac.compare_digest(_bytes(proofs[0]), _bytes(secret or ""))
-    drop = {_PROOF} if trusted else {_PROOF, "forwarded"}
+    drop = _DROP_TRUSTED if trusted else _DROP_UNTRUSTED
     if not proofs and (trusted or "Forwarded" not in headers):
         return message, trusted
-    kept = CIMultiDict([(k, v) for k, v in headers.items() if k.lower() not in drop])
-    raw = tuple((k, v) for k, v in message.raw_headers if k.decode("latin-1").lower() not in drop)
+    kept = CIMultiDict(headers)  # a C-level copy; then only the dropped names are removed
+    for name in drop:
+        kept.popall(name, None)
+    raw_drop = _RAW_DROP[drop]  # raw header names are bytes, as the client wrote them
+    raw = tuple(pair for pair in message.raw_headers if pair[0].lower() not in raw_drop)
     return message._replace(headers=CIMultiDictProxy(kept), raw_headers=raw), trusted
 
 
