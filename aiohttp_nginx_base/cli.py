@@ -122,7 +122,12 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         port, path, allowed = int(state["listen_port"]), str(state["healthcheck_path"]), state.get("allowed_hosts")
     else:
         port, path, allowed = current.listen_port, current.healthcheck_path, current.allowed_hosts
-    problem = health.probe(port, path, timeout=args.timeout, host=health.allowed_host(allowed))
+    problem = health.probe(
+        port,
+        path,
+        timeout=args.timeout, host=health.allowed_host(allowed),
+        draining_flag=current.runtime_dir / settings.DRAINING_FLAG,
+    )
     if problem:
         _say(f"unhealthy: {problem}")
         return 1
@@ -202,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("app_dir", nargs="?", default=".", metavar="APP_DIR", help="directory holding app.py (default: .)")
     sub.add_argument("--port", type=int, help="LISTEN_PORT (default 8080 here)")
     sub.add_argument("--reload", action="store_true", help="restart workers when the app's files change")
-    sub = verb("healthcheck", cmd_healthcheck, "Exit 0 only if a request through nginx reaches the app (for HEALTHCHECK and probes).")
+    sub = verb(
+        "healthcheck", cmd_healthcheck, "Exit 0 only when not draining and a request through nginx reaches the app (for HEALTHCHECK)."
+    )
     sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
     verb("precompile", cmd_precompile, "Cache the bytecode of the modules the stack imports at start-up (image builds run it).")
     sub = verb("reload", cmd_reload, "Re-render the configs and reload nginx and gunicorn in the running stack, without dropping requests.")

@@ -1,8 +1,9 @@
-"""`aiohttp-nginx healthcheck`: healthy only if a request through nginx reaches the app."""
+"""`aiohttp-nginx healthcheck`: healthy only if the stack is not draining and a request through nginx reaches the app."""
 
 from __future__ import annotations
 
 import http.client
+from pathlib import Path
 from typing import Optional, Sequence
 
 # 502/503/504 come from nginx when gunicorn is down; a 5xx from the app is unhealthy too
@@ -18,8 +19,11 @@ def allowed_host(allowed_hosts: Optional[Sequence[str]]) -> Optional[str]:
     return "healthcheck" + first[1:] if first.startswith("*.") else first
 
 
-def probe(port: int, path: str, timeout: float = 5.0, host: Optional[str] = None) -> str:
+def probe(port: int, path: str, timeout: float = 5.0, host: Optional[str] = None, draining_flag: Optional[Path] = None) -> str:
     """'' when healthy, else why not."""
+    if draining_flag is not None and draining_flag.exists():
+        # SIGTERM arrived: still serving for SHUTDOWN_DELAY, but balancers should stop sending requests
+        return "the stack is draining before it stops (SHUTDOWN_DELAY)"
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {"User-Agent": "aiohttp-nginx-healthcheck", **({"Host": host} if host else {})}
     try:

@@ -59,7 +59,7 @@ _ENVIRONMENT = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_ENVIRONMENT.filters.update(nginx=nginx_quote, sv=supervisord_value, sv_arg=supervisord_arg)
+_ENVIRONMENT.filters.update(nginx=nginx_quote, sv=supervisord_value, sv_arg=supervisord_arg, regex=re.escape)
 
 
 def _template(name: str, **context: Any) -> str:

@@ -26,6 +26,8 @@ def prepare(s: Settings, host: Host) -> None:
     top = 0o711 if entry else 0o700
     private.ensure_private_dir(s.runtime_dir, "RUNTIME_DIR", top)
     private.ensure_private_dir(s.runtime_dir / "run", "RUNTIME_DIR", 0o700)
+    # a restarted container keeps its /tmp: a flag left by the last stop would keep it unready
+    s.draining_flag.unlink(missing_ok=True)
     private.ensure_private_dir(s.runtime_dir / "nginx", "RUNTIME_DIR", top)
     for sub in NGINX_TEMP:
         # an earlier start may have left them owned by the nginx user

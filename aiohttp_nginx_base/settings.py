@@ -393,6 +393,28 @@ VARIABLES: Tuple[Variable, ...] = (
         "Where the generated configs, sockets and temp files go (so a read-only root works with a `/tmp` tmpfs).",
         "runtime",
     ),
+    # stopping behind a load balancer, and the probes it asks
+    Variable(
+        "SHUTDOWN_DELAY",
+        "0",
+        Int(0, 3600),
+        "Seconds the stack keeps serving after SIGTERM while it reports not ready (readiness probe 503, `aiohttp-nginx healthcheck` fails), so load balancers stop sending it requests before it stops. A second SIGTERM ends the delay.",
+        "runtime",
+    ),
+    Variable(
+        "STOP_TIMEOUT",
+        "10",
+        Int(1, 86400),
+        "Seconds the orchestrator allows between SIGTERM and SIGKILL (`docker stop`'s 10 s; Kubernetes' terminationGracePeriodSeconds). The stack refuses to start unless SHUTDOWN_DELAY + GRACEFUL_TIMEOUT + 2 fits in it.",
+        "runtime",
+    ),
+    Variable(
+        "PROBE_PREFIX",
+        "/_aiohttp-nginx",
+        UrlPath(),
+        "URL prefix of the probes nginx answers on LISTEN_PORT, whatever the Host: `PREFIX/livez` (nginx runs) and `PREFIX/readyz` (a gunicorn worker answers and the stack is not draining). Not logged, never passed to the app.",
+        "runtime",
+    ),
     Variable(
         "HEALTHCHECK_PATH",
         "/",
@@ -434,6 +456,9 @@ class Settings:
     gunicorn_cmd_args: Optional[str]
     runtime_dir: Path
     healthcheck_path: str
+    shutdown_delay: int
+    stop_timeout: int
+    probe_prefix: str
     # derived in load(), from the variables above, the app directory and the machine
     usable_cpus: int
     static_enabled: bool  # STATIC_PATH is a directory
@@ -445,6 +470,27 @@ class Settings:
     @property
     def socket_path(self) -> Path:
         return self.runtime_dir / "run" / "gunicorn.sock"
+
+    @property
+    def live_path(self) -> str:
+        return probe_path(self.probe_prefix, "livez")
+
+    @property
+    def ready_path(self) -> str:
+        return probe_path(self.probe_prefix, "readyz")
+
+    @property
+    def draining_flag(self) -> Path:
+        """Present from SIGTERM on: nginx's readiness probe answers 503 and the healthcheck fails."""
+        return self.runtime_dir / DRAINING_FLAG
+
+
+DRAINING_FLAG = Path("run") / "draining"  # under RUNTIME_DIR
+
+
+def probe_path(prefix: str, name: str) -> str:
+    """A probe's path under PROBE_PREFIX (Kubernetes' own names: livez, readyz)."""
+    return f"{prefix.rstrip('/')}/{name}"
 
 
 def raw_values(env: Env) -> Dict[str, Optional[str]]:
@@ -507,6 +553,13 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
     if parsed["STATIC_URL"] == "/":
         raise SettingsError("STATIC_URL", raw["STATIC_URL"] or "", "a prefix other than / (STATIC_INDEX=1 serves index.html at /)")
 
+    if parsed["PROBE_PREFIX"] == "/":
+        raise SettingsError("PROBE_PREFIX", raw["PROBE_PREFIX"] or "", "a prefix other than / (the whole prefix is reserved for the probes)")
+
+    for log in ("ACCESS_LOG", "ERROR_LOG"):
+        if parsed[log] not in (None, "-") and Path(parsed[log]).is_dir():
+            raise SettingsError(log, raw[log] or "", "a file path, not a directory ('-' for the container's output, or 'off')")
+
     if "PRE_START_PATH" in env and not parsed["PRE_START_PATH"].is_file():
         raise SettingsError("PRE_START_PATH", env["PRE_START_PATH"], "an existing file (unset it to skip the hook)")
 
@@ -523,6 +576,8 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
         raise SettingsError("GUNICORN_CONF", str(gunicorn_conf), "an existing gunicorn config file")
     if gunicorn_conf is None and (app_dir / "gunicorn_conf.py").is_file():
         gunicorn_conf = app_dir / "gunicorn_conf.py"
+
+    _check_stop_budget(parsed["SHUTDOWN_DELAY"], parsed["GRACEFUL_TIMEOUT"], parsed["STOP_TIMEOUT"])
 
     if cpu_count is not None:
         usable = cpu_count()
@@ -567,6 +622,25 @@ def load_location(env: Env = os.environ) -> Location:
     """Location from the environment, with the same defaults, parsers and errors as load()."""
     raw = raw_values(env)
     return Location(**{f.name: _parse(f.name.upper(), raw[f.name.upper()]) for f in dataclasses.fields(Location)})
+
+
+# What a stop needs besides SHUTDOWN_DELAY and GRACEFUL_TIMEOUT: gunicorn is told up to 1 s after
+# nginx (stack.Drain.NGINX_FIRST), and nginx relays the last answers for up to 1 s after gunicorn's
+# deadline (its worker_shutdown_timeout is GRACEFUL_TIMEOUT + 1) before the processes exit.
+STOP_MARGIN = 2
+
+
+def _check_stop_budget(delay: int, graceful: int, stop_timeout: int) -> None:
+    """SIGKILL must not arrive before the stack has drained and stopped gracefully."""
+    needed = delay + graceful + STOP_MARGIN
+    if needed > stop_timeout:
+        raise SettingsError(
+            "STOP_TIMEOUT",
+            str(stop_timeout),
+            f"at least SHUTDOWN_DELAY ({delay}) + GRACEFUL_TIMEOUT ({graceful}) + {STOP_MARGIN} s for nginx to relay the last "
+            f"answers and the processes to exit = {needed}; raise it (with docker stop -t / terminationGracePeriodSeconds) "
+            "or lower the others",
+        )
 
 
 def worker_count(cpus_: int, per_core: float, maximum: Optional[int], minimum: int = 2) -> int:

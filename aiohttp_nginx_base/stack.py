@@ -12,10 +12,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Dict, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Set, Tuple
 
 from . import control, private, processes, render, runtime, settings, trust
 from .host import Host, gather
@@ -95,6 +96,9 @@ class Supervision:
     - SIGQUIT is a fast stop (supervisord treats it like SIGTERM).
     - SIGHUP re-renders and reloads nginx and gunicorn gracefully (supervisord
       would restart every program).
+    - SIGTERM (and SIGINT) stop in the order a load balancer and websocket
+      clients need (see `Drain`); supervisord would stop nginx completely
+      before telling gunicorn, cutting websockets before the app could close them.
     Running supervisord in-process rather than as a child saves a Python
     interpreter's memory and start-up time; as PID 1 it also reaps orphans.
     """
@@ -112,6 +116,8 @@ class Supervision:
         self.options: Any = None
         self.running: Set[str] = set()
         self.groups: Dict[str, int] = {}
+        self.ended: Set[str] = set()
+        self.drain: Optional[Drain] = None
         self._wakeup: Tuple[socket.socket, socket.socket]
 
     def run(self) -> int:
@@ -131,6 +137,8 @@ class Supervision:
             events.subscribe(events.ProcessStateRunningEvent, self._on_program_running)
             signal.signal(signal.SIGQUIT, self._on_quit)
             signal.signal(signal.SIGHUP, self._on_hup)
+            signal.signal(signal.SIGTERM, self._on_term)
+            signal.signal(signal.SIGINT, self._on_term)
             if self.guard and self.guard.signal:  # a stop requested before these handlers were in place
                 self._on_stop_signal(self.guard.signal)
 
@@ -159,6 +167,9 @@ class Supervision:
         poll = options.poller.poll
 
         def responsive_poll(timeout: float) -> Any:
+            if self.drain is not None:
+                self.drain.step()
+                timeout = min(timeout, self.drain.remaining())
             changing = options.mood != SupervisorStates.RUNNING or self.running != set(PROGRAMS)
             options.poller.register_readable(wake_read.fileno())
             readable, writable = poll(min(timeout, 0.02) if changing else timeout)
@@ -180,7 +191,11 @@ class Supervision:
         from supervisor.states import SupervisorStates
 
         name = event.process.config.name
-        if name not in PROGRAMS or self.fast_stop or self.options.mood < SupervisorStates.RUNNING:
+        self.ended.add(name)
+        if self.drain is not None:
+            self.drain.step()  # nginx has finished: gunicorn's turn, without waiting for the poll
+        stopping = self.drain is not None and self.drain.stopping
+        if name not in PROGRAMS or self.fast_stop or stopping or self.options.mood < SupervisorStates.RUNNING:
             return  # a requested stop, or a shutdown already under way
         # what the dead program left behind (nginx's workers outlive a killed master) goes too
         processes.end_group(self.groups.get(name))
@@ -222,6 +237,93 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
     return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+    def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
+        from supervisor.states import SupervisorStates
+
+        if self.drain is not None:
+            self.drain.hurry()  # a second SIGTERM: the delay is over
+        elif self.fast_stop or self.options.mood < SupervisorStates.RUNNING or self.running != set(PROGRAMS):
+            # still starting (or already stopping): supervisord's own stop is all there is to do
+            self.options.signal_receiver.receive(signum, frame)
+        else:
+            self.drain = Drain(
+                self.settings, lambda: self.options.signal_receiver.receive(signal.SIGTERM, None), lambda: "nginx" in self.ended
+            )
+
+
+class Drain:
+    """A stop that loses nothing behind a load balancer (issue 14), run from supervisord's poll.
+
+    1. At once: the draining flag makes the readiness probe answer 503 and the healthcheck fail,
+       while nginx and gunicorn keep serving for SHUTDOWN_DELAY seconds (balancers notice and
+       stop sending requests; a second SIGTERM ends the delay).
+    2. nginx gets QUIT: it closes its listener and idle connections but keeps relaying the open
+       ones (requests in flight, websockets) for GRACEFUL_TIMEOUT + 1 s.
+    3. Once nginx has exited, or after at most NGINX_FIRST seconds (its plain requests are then
+       done; what keeps it are websockets), gunicorn gets TERM: the app's shutdown hooks run
+       while nginx still relays, so what they send (a websocket's 1001 close) reaches the client.
+       TERMing gunicorn at once would close upstream connections nginx is still passing
+       requests into (502s under load).
+    4. supervisord's own stop waits for both to exit (nginx does once its connections are done).
+    """
+
+    LISTENER_CLOSE_WAIT = 1.0  # seconds to wait for nginx's workers to close the listener
+    NGINX_FIRST = 1.0  # part of settings.STOP_MARGIN
+
+    def __init__(self, settings: Settings, stop_supervisord: Callable[[], None], nginx_ended: Callable[[], bool]) -> None:
+        self.settings = settings
+        self.stop_supervisord = stop_supervisord
+        self.nginx_ended = nginx_ended
+        self.deadline = time.monotonic() + settings.shutdown_delay
+        self.stopping = False  # nginx told
+        self.done = False  # gunicorn told too
+        try:
+            settings.draining_flag.touch()
+        except OSError as exc:
+            problem = f"cannot write {settings.draining_flag} ({exc.strerror}): readiness stays 200"
+            print(f"aiohttp-nginx: {problem}", file=sys.stderr, flush=True)
+        if settings.shutdown_delay:
+            print(
+                f"aiohttp-nginx: stopping in {settings.shutdown_delay} s (SHUTDOWN_DELAY); not ready from now on",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def hurry(self) -> None:
+        if not self.stopping:
+            self.deadline = min(self.deadline, time.monotonic())
+
+    def remaining(self) -> float:
+        """Seconds until the next step is due (supervisord's poll waits no longer)."""
+        return float("inf") if self.done else max(0.0, self.deadline - time.monotonic())
+
+    def step(self) -> None:
+        if self.done or time.monotonic() < self.deadline:
+            return
+        run_dir = self.settings.runtime_dir
+        if not self.stopping:
+            self.stopping = True
+            if processes.signal_pidfile(run_dir / "nginx.pid", signal.SIGQUIT):
+                _wait_refused(self.settings.listen_port, self.LISTENER_CLOSE_WAIT)
+            self.deadline = time.monotonic() + self.NGINX_FIRST
+            if not self.nginx_ended():
+                return
+        self.done = True
+        processes.signal_pidfile(run_dir / GUNICORN_PID, signal.SIGTERM)
+        self.stop_supervisord()
+
+
+def _wait_refused(port: int, seconds: float) -> None:
+    """Until 127.0.0.1:port refuses connections (nginx closed its listener), at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                pass
+        except OSError:
+            return
+        time.sleep(0.01)
 
 
 def start(

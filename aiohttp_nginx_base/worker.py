@@ -18,7 +18,7 @@ import os
 import socket
 import traceback
 from types import FrameType
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
@@ -67,7 +67,31 @@ def add_real_client(app: web.Application, secret: Optional[str] = None) -> web.A
     # object.__setattr__: aiohttp's debug mode warns about attributes it does not know
     object.__setattr__(app, "_make_request", make_request_with_client)
     object.__setattr__(app, _WRAPPED, True)
+    answer_readiness(app, ready_path(os.environ))
     return app
+
+
+def ready_path(env: Mapping[str, str]) -> str:
+    """PROBE_PREFIX/readyz, as the stack (which validated PROBE_PREFIX before starting us) configured nginx."""
+    from .settings import BY_NAME, probe_path
+
+    var = BY_NAME["PROBE_PREFIX"]
+    return probe_path(var.parse(var.name, env.get(var.name) or var.default or ""), "readyz")
+
+
+def answer_readiness(app: web.Application, path: str) -> None:
+    """nginx's readiness probe, proxied here, is answered by the worker before the app sees it:
+    a 200 means a worker is alive and serving. It wraps aiohttp's private `Application._handle`
+    (the handler `_make_handler` gives the server), as `_make_request` is wrapped above; the
+    app's router and middlewares stay untouched."""
+    handle = app._handle
+
+    async def handle_or_answer_readiness(request: web.Request) -> web.StreamResponse:
+        if request.path == path:
+            return web.Response(text="ready\n")
+        return await handle(request)
+
+    object.__setattr__(app, "_handle", handle_or_answer_readiness)
 
 
 class Worker(GunicornWebWorker):

@@ -60,6 +60,9 @@ ENV PYTHONUNBUFFERED=1 \
     ACCESS_LOG=- \
     ERROR_LOG=- \
     RUNTIME_DIR=/tmp/aiohttp-nginx \
+    SHUTDOWN_DELAY=0 \
+    STOP_TIMEOUT=10 \
+    PROBE_PREFIX=/_aiohttp-nginx \
     HEALTHCHECK_PATH=/
 
 EXPOSE 80

@@ -55,6 +55,9 @@ ENV PYTHONUNBUFFERED=1 \
     ACCESS_LOG=- \
     ERROR_LOG=- \
     RUNTIME_DIR=/tmp/aiohttp-nginx \
+    SHUTDOWN_DELAY=0 \
+    STOP_TIMEOUT=10 \
+    PROBE_PREFIX=/_aiohttp-nginx \
     HEALTHCHECK_PATH=/
 # entrypoint.sh puts apk's site-packages (py3-* packages) on the import path.
 ENV ALPINEPYTHON=python3.9

@@ -31,4 +31,4 @@ def test_stop_under_load_loses_no_accepted_request(host_stack, tmp_path: Path, s
     assert stopped - signalled < GRACEFUL + 2
     in_flight = [o for o in outcomes if o.started < signalled < o.ended and o.status == 200]
     assert in_flight, "some requests must have been in flight at the signal"
-    assert lost_requests(outcomes) == []
+    assert lost_requests(outcomes) == [], stack.output[-3000:]

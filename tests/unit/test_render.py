@@ -53,6 +53,11 @@ def directives(conf: str, name: str) -> List[str]:
     return re.findall(rf"^\s*{name}\s+([^;]*);", conf, re.M)
 
 
+def without_probes(conf: str) -> str:
+    """The config minus the probes' block (whose locations turn their own access log off)."""
+    return re.sub(r"# --- probes .*?# --- end of probes", "", conf, flags=re.S)
+
+
 class _GunicornConfig(Application):  # type: ignore[misc]
     """gunicorn's own config loader, pointed at one file and nothing else (no command line)."""
 
@@ -143,10 +148,10 @@ def test_client_max_body_size_follows_nginx_max_upload(app_dir: Path, conf_dir: 
 
 
 def test_no_static_location_when_static_path_is_missing(app_dir: Path, conf_dir: Path) -> None:
-    conf = render.nginx_conf(make(app_dir, conf_dir, STATIC_INDEX="1"), HOST)
+    conf = without_probes(render.nginx_conf(make(app_dir, conf_dir, STATIC_INDEX="1"), HOST))
     assert "location /static/" not in conf
     assert "alias" not in conf
-    assert "location = /" not in conf
+    assert "location = / " not in conf
 
 
 @needs_nginx
@@ -155,7 +160,7 @@ def test_static_path_is_served_at_static_url_when_it_exists(app_dir: Path, conf_
     s = make(app_dir, conf_dir)
     conf = render.nginx_conf(s, HOST)
     assert re.search(rf"location /static/ \{{\s*alias {re.escape(str(app_dir))}/static/;", conf)
-    assert "location = /" not in conf
+    assert "location = / " not in conf
     assert_nginx_accepts(s)
 
 
@@ -182,15 +187,15 @@ def test_static_index_serves_index_html_at_the_root(app_dir: Path, conf_dir: Pat
 @pytest.mark.parametrize("value", ["off", "OFF", "none", "0"])
 def test_access_log_off_turns_nginx_access_log_off(app_dir: Path, conf_dir: Path, value: str) -> None:
     s = make(app_dir, conf_dir, ACCESS_LOG=value)
-    assert directives(render.nginx_conf(s, HOST), "access_log") == ["off"]
+    assert directives(without_probes(render.nginx_conf(s, HOST)), "access_log") == ["off"]
     assert_nginx_accepts(s)
 
 
 def test_access_log_dash_goes_to_the_container_output(app_dir: Path, conf_dir: Path) -> None:
     s = make(app_dir, conf_dir)
-    assert directives(render.nginx_conf(s, HOST), "access_log") == ["/dev/stdout main buffer=4k flush=1s"]
+    assert directives(without_probes(render.nginx_conf(s, HOST)), "access_log") == ["/dev/stdout main buffer=4k flush=1s"]
     # when the stack runs, straight to PID 1's output, not through supervisord
-    assert directives(render.nginx_conf(s, HOST, output_pid=1), "access_log") == ["/proc/1/fd/1 main buffer=4k flush=1s"]
+    assert directives(without_probes(render.nginx_conf(s, HOST, output_pid=1)), "access_log") == ["/proc/1/fd/1 main buffer=4k flush=1s"]
     assert directives(render.nginx_conf(s, HOST, output_pid=1), "error_log") == ["/proc/1/fd/2 warn"]
 
 
@@ -199,7 +204,7 @@ def test_access_and_error_logs_can_be_files(app_dir: Path, conf_dir: Path, tmp_p
     access, error = tmp_path / "access.log", tmp_path / "error.log"
     s = make(app_dir, conf_dir, ACCESS_LOG=str(access), ERROR_LOG=str(error))
     conf = render.nginx_conf(s, HOST)
-    assert directives(conf, "access_log") == [f"{access} main buffer=4k flush=1s"]
+    assert directives(without_probes(conf), "access_log") == [f"{access} main buffer=4k flush=1s"]
     assert directives(conf, "error_log") == [f"{error} warn"]
     assert_nginx_accepts(s)
 
@@ -259,7 +264,7 @@ def test_nginx_worker_settings_follow_the_variables(app_dir: Path, conf_dir: Pat
     assert directives(conf, "worker_processes") == ["3"]
     assert directives(conf, "worker_connections") == ["4096"]
     assert directives(conf, "worker_rlimit_nofile") == ["8192"]
-    assert directives(conf, "proxy_read_timeout") == ["123s"]
+    assert directives(without_probes(conf), "proxy_read_timeout") == ["123s"]
     assert directives(conf, "worker_shutdown_timeout") == ["1s"]  # never 0: nginx would wait forever
 
 
@@ -363,7 +368,7 @@ def test_nginx_is_stopped_gracefully_with_quit(app_dir: Path, conf_dir: Path, tm
 
 @pytest.mark.parametrize("graceful", ["0", "8", "30"])
 def test_supervisord_waits_longer_than_gunicorns_graceful_timeout(app_dir: Path, conf_dir: Path, tmp_path: Path, graceful: str) -> None:
-    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"), GRACEFUL_TIMEOUT=graceful)
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"), GRACEFUL_TIMEOUT=graceful, STOP_TIMEOUT="40")
     progs = programs(supervisord_sees(s))
     assert progs["gunicorn"].stopwaitsecs > int(graceful)
     assert progs["nginx"].stopwaitsecs > int(graceful)

@@ -484,6 +484,8 @@ def valid_environments(draw: st.DrawFn) -> Dict[str, object]:
     for name, strategy in optional.items():
         if draw(st.booleans()):
             env[name] = draw(strategy)
+    # the orchestrator's stop timeout always leaves room for the graceful stop
+    env["STOP_TIMEOUT"] = str(int(env.get("GRACEFUL_TIMEOUT", "8")) + 2 + draw(st.integers(0, 100)))
     static_name, conf_name = draw(segment), draw(segment)
     plan: Dict[str, object] = {
         "env": env,

@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import os
+import weakref
 
 from aiohttp import WSMsgType, web
 
@@ -47,16 +48,28 @@ async def static_shadow(request: web.Request) -> web.Response:
     return web.Response(text="from the app, not nginx")
 
 
+OPEN_SOCKETS = web.AppKey("open_sockets", weakref.WeakSet)
+
+
 async def ws(request: web.Request) -> web.WebSocketResponse:
     sock = web.WebSocketResponse()
     await sock.prepare(request)
+    request.app[OPEN_SOCKETS].add(sock)
     async for msg in sock:
         if msg.type == WSMsgType.TEXT:
             await sock.send_str("echo: " + msg.data)
     return sock
 
 
+async def close_sockets(app: web.Application) -> None:
+    # what a well-behaved app does on stop: tell each websocket client, with 1001 "going away"
+    for sock in list(app[OPEN_SOCKETS]):
+        await sock.close(code=1001, message=b"server shutdown")
+
+
 app = web.Application()
+app[OPEN_SOCKETS] = weakref.WeakSet()
+app.on_shutdown.append(close_sockets)
 app.router.add_get("/", hello)
 app.router.add_get("/env/{name}", env)
 app.router.add_get("/client", client)
