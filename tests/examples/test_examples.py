@@ -189,7 +189,7 @@ def test_compose_service_stores_uploads_in_its_volume_and_is_healthy(example: Co
 
 
 def kubernetes_container() -> Dict[str, Any]:
-    docs = [d for f in sorted((EXAMPLES / "kubernetes").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    docs = [d for f in sorted((EXAMPLES / "kubernetes").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d and "kind" in d]
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     return dict(deployment["spec"]["template"]["spec"]["containers"][0])
 
@@ -209,6 +209,7 @@ def test_hello_runs_under_the_kubernetes_security_context(example: ContainerFact
     ]
     app = example("hello", env=env, docker_args=options)
     assert request(app, "GET", "/")[:2] == (200, b"hello from aiohttp")
-    assert app.exec(*spec["readinessProbe"]["exec"]["command"], check=False).returncode == 0
+    for probe in ("readinessProbe", "livenessProbe"):  # the kubelet's HTTP probes, on the container's port
+        assert request(app, "GET", spec[probe]["httpGet"]["path"])[0] == 200, probe
     config = json.loads(app.exec("aiohttp-nginx", "config").stdout)
     assert config["workers"] == 2  # max(2, 1 x the 1-CPU limit)

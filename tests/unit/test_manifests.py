@@ -2,28 +2,67 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
+from aiohttp_nginx_base import settings
 from aiohttp_nginx_base.settings import BY_NAME
 
 yaml = pytest.importorskip("yaml")  # PyYAML, in the test extra
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+KUBERNETES = EXAMPLES / "kubernetes"
 HEALTHCHECK = ["aiohttp-nginx", "healthcheck"]
+# the oldest Kubernetes minor still supported upstream when this was written, and the newest the validator knows
+KUBERNETES_VERSIONS = ("1.31", "latest")
+
+
+def kustomize_command() -> Optional[List[str]]:
+    """`kustomize build`, or kubectl's built-in copy of it; None when neither is installed."""
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    return None
+
+
+def render_kustomization(directory: Path) -> List[Dict[str, Any]]:
+    command = kustomize_command()
+    assert command is not None
+    result = subprocess.run([*command, str(directory)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def base_files() -> List[Path]:
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    return [KUBERNETES / name for name in kustomization["resources"]]
 
 
 def load_kubernetes() -> List[Dict[str, Any]]:
-    files = sorted((EXAMPLES / "kubernetes").glob("*.yaml"))
-    assert files, "examples/kubernetes has no manifests"
-    return [doc for f in files for doc in yaml.safe_load_all(f.read_text()) if doc]
+    """The base as kustomize renders it; without kustomize, its resource files as they are."""
+    if kustomize_command() is not None:
+        return render_kustomization(KUBERNETES)
+    return [doc for f in base_files() for doc in yaml.safe_load_all(f.read_text()) if doc]
 
 
-def only(kind: str) -> Dict[str, Any]:
-    found = [doc for doc in load_kubernetes() if doc["kind"] == kind]
+def with_ingress(tmp_path: Path) -> List[Dict[str, Any]]:
+    """An overlay as a user writes one: the base plus the ingress component."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    base = os.path.relpath(KUBERNETES, overlay)  # kustomize refuses absolute paths
+    (overlay / "kustomization.yaml").write_text(f"resources:\n  - {base}\ncomponents:\n  - {base}/ingress\n")
+    return render_kustomization(overlay)
+
+
+def only(kind: str, docs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    found = [doc for doc in (docs if docs is not None else load_kubernetes()) if doc["kind"] == kind]
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
 
@@ -32,8 +71,8 @@ def pod() -> Dict[str, Any]:
     return dict(only("Deployment")["spec"]["template"]["spec"])
 
 
-def app_container() -> Dict[str, Any]:
-    containers = pod()["containers"]
+def app_container(docs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    containers = only("Deployment", docs)["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
     return dict(containers[0])
 
@@ -56,20 +95,68 @@ def seconds(duration: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-def test_kubernetes_probes_run_the_healthcheck() -> None:
+def test_the_kustomization_lists_every_manifest_of_the_base() -> None:
+    assert sorted(p.name for p in base_files()) == sorted(p.name for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
+    kinds = sorted(doc["kind"] for doc in load_kubernetes())
+    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_resource_is_valid_against_the_kubernetes_schemas(tmp_path: Path, version: str) -> None:
+    """Offline: kubernetes-validate carries the schemas. With kustomize, the base and the ingress overlay as rendered."""
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    docs = load_kubernetes()
+    if kustomize_command() is not None:
+        docs += [d for d in with_ingress(tmp_path) if d["kind"] == "Ingress"]
+    else:
+        docs += [d for d in yaml.safe_load_all((KUBERNETES / "ingress" / "ingress.yaml").read_text()) if d]
+    wanted = kubernetes_validate.latest_version() if version == "latest" else version
+    for doc in docs:
+        kubernetes_validate.validate(doc, wanted, strict=True)  # raises with the field's path when invalid
+    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Ingress"}
+
+
+def test_kubernetes_probes_are_http_on_the_probe_prefix() -> None:
     container = app_container()
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["exec"]["command"] == HEALTHCHECK, probe
+    prefix = BY_NAME["PROBE_PREFIX"].default
+    expected = {"startupProbe": "readyz", "readinessProbe": "readyz", "livenessProbe": "livez"}
+    for probe, name in expected.items():
+        assert "exec" not in container[probe], f"{probe} would start a process"
+        assert container[probe]["httpGet"] == {"path": f"{prefix}/{name}", "port": "http"}, probe
 
 
-def test_kubernetes_grace_period_outlasts_the_graceful_stop() -> None:
+def test_kubernetes_stop_fits_the_grace_period_without_a_pre_stop_sleep() -> None:
     spec = pod()
     container = app_container()
-    grace = spec["terminationGracePeriodSeconds"]
-    # a preStop pause runs before SIGTERM and counts against the same grace period
-    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
-    pause = float(pre_stop[1]) if pre_stop[:1] == ["sleep"] else 0.0
-    assert grace > pause + graceful_timeout(env_of(container)), (grace, pause)
+    env = env_of(container)
+    assert "lifecycle" not in container, "SHUTDOWN_DELAY replaces the preStop sleep"
+    assert int(env["SHUTDOWN_DELAY"]) >= 5, "endpoint removal needs a few seconds to reach every kube-proxy"
+    assert int(env["STOP_TIMEOUT"]) == spec["terminationGracePeriodSeconds"]
+    # the stack's own check (it refuses to start otherwise) accepts these values
+    settings._check_stop_budget(int(env["SHUTDOWN_DELAY"]), graceful_timeout(env), int(env["STOP_TIMEOUT"]))
+
+
+def test_rolling_updates_never_go_below_the_ready_count() -> None:
+    deployment = only("Deployment")
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the count"
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert only("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
+    assert only("Service")["spec"]["selector"] == selector
+    hpa = only("HorizontalPodAutoscaler")["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]}
+    assert hpa["minReplicas"] >= 2 and only("PodDisruptionBudget")["spec"]["minAvailable"] < hpa["minReplicas"]
+
+
+def test_the_ingress_component_routes_to_the_service_and_makes_the_app_trust_it(tmp_path: Path) -> None:
+    if kustomize_command() is None:
+        pytest.skip("neither kustomize nor kubectl is installed")
+    docs = with_ingress(tmp_path)
+    backend = only("Ingress", docs)["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": only("Service", docs)["metadata"]["name"], "port": {"name": "http"}}
+    env = env_of(app_container(docs))
+    assert env["FORWARDED_ALLOW_IPS"], "the ingress controller's addresses are trusted"
+    assert env["LISTEN_PORT"] == "8080", "the patch adds to the base's environment"
 
 
 def test_kubernetes_pod_runs_as_non_root_with_a_read_only_root() -> None:
