@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 from urllib.parse import urlsplit
@@ -186,6 +187,62 @@ def test_compose_service_stores_uploads_in_its_volume_and_is_healthy(example: Co
     assert get_json(app, "/") == {"uploads": [name]}
     assert app.exec("test", "-s", f"{mount}/{name}", check=False).returncode == 0
     assert app.healthcheck()
+
+
+def compose_command() -> List[str]:
+    v2 = shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60).returncode == 0
+    if v2:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.fail("neither `docker compose` nor `docker-compose` is installed", pytrace=False)
+    return []  # not reached
+
+
+def test_compose_up_runs_three_replicas_behind_the_balancer(aiohttp_nginx_image: str, tmp_path: Path) -> None:
+    """One `compose up` as the README says; every replica serves through the balancer, uploads are shared."""
+    project = f"ainbcompose{os.getpid()}"
+    env = {**os.environ, "AIOHTTP_NGINX_IMAGE": aiohttp_nginx_image}
+    compose = [*compose_command(), "--project-name", project]
+    port_free = subprocess.run(["ss", "-Htln", "sport = :8080"], capture_output=True, text=True).stdout.strip() == ""
+    if not port_free:
+        pytest.skip("127.0.0.1:8080 is taken on this machine: the example publishes it")
+
+    def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*compose, *args], cwd=EXAMPLES / "compose", env=env, capture_output=True, text=True, timeout=timeout)
+
+    try:
+        up = run("up", "--build", "-d")
+        assert up.returncode == 0, up.stdout + up.stderr
+        replicas = run("ps", "-q", "app").stdout.split()
+        assert len(replicas) == 3, replicas
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # polled: the balancer starts once the replicas are healthy
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=5)
+                conn.request("GET", "/")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        names = []
+        for i in range(30):
+            conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=30)
+            conn.request("POST", "/", body=f"upload {i}".encode())
+            response = conn.getresponse()
+            assert response.status == 201, response.read()
+            names.append(json.loads(response.read())["name"])
+        conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=30)
+        conn.request("GET", "/")
+        assert sorted(json.loads(conn.getresponse().read())["uploads"]) == sorted(names), "one volume for all replicas"
+        for replica in replicas:  # each replica's own access log (flushed within 1 s) shows it served some uploads
+            deadline = time.monotonic() + 10
+            while '"POST / HTTP/1.1" 201' not in subprocess.run(["docker", "logs", replica], capture_output=True, text=True).stdout:
+                assert time.monotonic() < deadline, f"replica {replica} served none of the uploads"
+                time.sleep(0.2)
+    finally:
+        run("down", "-v", "--timeout", "20", timeout=300)
 
 
 def kubernetes_container() -> Dict[str, Any]:

@@ -194,13 +194,19 @@ def test_kubernetes_sets_a_cpu_limit_for_the_worker_count() -> None:
     assert container["resources"]["limits"]["cpu"]
 
 
-def test_compose_stops_after_the_graceful_timeout_with_a_healthcheck_and_local_ports() -> None:
+def test_compose_replicas_stop_in_time_behind_a_local_only_balancer() -> None:
     compose = yaml.safe_load((EXAMPLES / "compose" / "docker-compose.yml").read_text())
-    service = compose["services"]["app"]
-    env = {k: str(v) for k, v in service.get("environment", {}).items()}
-    assert seconds(service["stop_grace_period"]) > graceful_timeout(env)
-    assert service["healthcheck"]["test"] == ["CMD", *HEALTHCHECK]
-    assert all(str(p).startswith("127.0.0.1:") for p in service["ports"])
-    assert all(str(p).endswith(f":{env.get('LISTEN_PORT', '80')}") for p in service["ports"])
-    named = [v.split(":", 1)[0] for v in service["volumes"]]
+    app, balancer = compose["services"]["app"], compose["services"]["balancer"]
+    env = {k: str(v) for k, v in app.get("environment", {}).items()}
+    assert app["scale"] == 3
+    assert "ports" not in app and "container_name" not in app, "replicas are reached through the balancer"
+    grace = seconds(app["stop_grace_period"])
+    assert int(env["STOP_TIMEOUT"]) == grace
+    settings._check_stop_budget(int(env["SHUTDOWN_DELAY"]), graceful_timeout(env), int(env["STOP_TIMEOUT"]))
+    assert app["healthcheck"]["test"] == ["CMD", *HEALTHCHECK]
+    assert balancer["depends_on"]["app"]["condition"] == "service_healthy"
+    assert all(str(p).startswith("127.0.0.1:") for p in balancer["ports"])
+    conf = (EXAMPLES / "compose" / "balancer.conf").read_text()
+    assert f"http://app:{env['LISTEN_PORT']}" in conf
+    named = [v.split(":", 1)[0] for v in app["volumes"]]
     assert named and all(n in compose["volumes"] for n in named), "uploads go to a named volume"
