@@ -81,6 +81,30 @@ def test_chat_message_from_one_client_reaches_the_other(example: ContainerFactor
     assert asyncio.run(talk()) == "hi bob"
 
 
+def test_on_docker_stop_chat_clients_get_the_apps_1001_close(example: ContainerFactory) -> None:
+    """The stop order: nginx stops accepting, gunicorn is told while nginx still relays the app's close frames."""
+    app = example("chat")
+
+    async def talk() -> List[Tuple[int, str]]:
+        async with aiohttp.ClientSession() as session:
+            clients = [await session.ws_connect(f"{app.url}/ws") for _ in range(2)]
+            for ws in clients:  # each is in the room (hears its own message) before the stop
+                await ws.send_str("here")
+                while (await ws.receive(timeout=10)).data != "here":
+                    pass
+            stopping = asyncio.get_running_loop().run_in_executor(None, app.stop)
+            closes = []
+            for ws in clients:
+                msg = await ws.receive(timeout=15)
+                while msg.type == aiohttp.WSMsgType.TEXT:
+                    msg = await ws.receive(timeout=15)
+                closes.append((int(msg.data) if msg.type == aiohttp.WSMsgType.CLOSE else 1006, str(msg.extra or "")))
+            assert await stopping == 0
+            return closes
+
+    assert asyncio.run(talk()) == [(1001, "server shutdown")] * 2
+
+
 def test_chat_page_is_served_by_nginx(example: ContainerFactory) -> None:
     app = example("chat")
     page = (EXAMPLES / "chat" / "app" / "static" / "index.html").read_bytes()
