@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -86,3 +87,33 @@ def test_on_stop_websocket_clients_get_the_apps_1001_close_not_1006(host_stack) 
     closes = asyncio.run(clients())
     assert closes == [(1001, "server shutdown")] * 3, stack.output[-2000:]
     assert stack.proc.wait(15) == 0
+
+
+def children(pid: int) -> List[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_readiness_fails_while_no_gunicorn_worker_can_answer(host_stack, tmp_path: Path) -> None:
+    runtime = tmp_path / "rt"
+    stack = host_stack(env={"RUNTIME_DIR": str(runtime), "WEB_CONCURRENCY": "2"})
+    master = int((runtime / "run" / "gunicorn.pid").read_text())
+    workers = children(master)
+    assert len(workers) == 2
+    for pid in workers:  # alive to gunicorn (it does not check a stopped worker for seconds), but serving nothing
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        assert status(stack.port, LIVE) == 200, "nginx itself is alive"
+        assert status(stack.port, READY) == 504, "no worker answered within the probe's 3 s"
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: status(stack.port, READY) == 200, 10, "readiness once the workers run again")
