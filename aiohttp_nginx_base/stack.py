@@ -232,12 +232,6 @@ class Supervision:
             print(f"aiohttp-nginx: reload failed: {message}; still serving with the previous configs", file=sys.stderr, flush=True)
         control.record_result(self.settings.runtime_dir, self.reloads, ok, message)
 
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
-
     def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
         from supervisor.states import SupervisorStates
 
@@ -250,6 +244,12 @@ def _describe(exc: BaseException) -> str:
             self.drain = Drain(
                 self.settings, lambda: self.options.signal_receiver.receive(signal.SIGTERM, None), lambda: "nginx" in self.ended
             )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 class Drain:
