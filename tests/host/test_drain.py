@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 import aiohttp
+import pytest
 
 from tests.support import get_text, wait_until
 
 COMMAND = str(Path(sys.executable).with_name("aiohttp-nginx"))
 LIVE, READY = "/_aiohttp-nginx/livez", "/_aiohttp-nginx/readyz"
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A RUNTIME_DIR the test can read; right under /tmp, which nginx's unprivileged workers can pass through."""
+    path = Path(tempfile.gettempdir()) / f"aiohttp-nginx-drain-{uuid.uuid4().hex[:8]}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def status(port: int, path: str, host: str = "") -> int:
@@ -37,9 +49,9 @@ def test_probes_answer_unlogged_and_the_reserved_prefix_never_reaches_the_app(ho
     assert "/_aiohttp-nginx/" not in stack.output
 
 
-def test_sigterm_reports_not_ready_but_serves_for_shutdown_delay_then_stops(host_stack, tmp_path: Path) -> None:
+def test_sigterm_reports_not_ready_but_serves_for_shutdown_delay_then_stops(host_stack, runtime_dir: Path) -> None:
     delay = 3
-    runtime = tmp_path / "rt"
+    runtime = runtime_dir
     env = {"SHUTDOWN_DELAY": str(delay), "GRACEFUL_TIMEOUT": "2", "STOP_TIMEOUT": "7", "RUNTIME_DIR": str(runtime)}
     stack = host_stack(env=env)
     healthcheck = [COMMAND, "healthcheck"]
@@ -102,8 +114,8 @@ def children(pid: int) -> List[int]:
     return found
 
 
-def test_readiness_fails_while_no_gunicorn_worker_can_answer(host_stack, tmp_path: Path) -> None:
-    runtime = tmp_path / "rt"
+def test_readiness_fails_while_no_gunicorn_worker_can_answer(host_stack, runtime_dir: Path) -> None:
+    runtime = runtime_dir
     stack = host_stack(env={"RUNTIME_DIR": str(runtime), "WEB_CONCURRENCY": "2"})
     master = int((runtime / "run" / "gunicorn.pid").read_text())
     workers = children(master)
@@ -117,3 +129,11 @@ def test_readiness_fails_while_no_gunicorn_worker_can_answer(host_stack, tmp_pat
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
     wait_until(lambda: status(stack.port, READY) == 200, 10, "readiness once the workers run again")
+
+
+def test_probes_answer_whatever_allowed_hosts_says(host_stack) -> None:
+    stack = host_stack(env={"ALLOWED_HOSTS": "app.example.com"}, ready=False)
+    wait_until(lambda: status(stack.port, READY, host="kubelet.internal") == 200, 30, "readiness with a foreign Host")
+    assert status(stack.port, LIVE, host="kubelet.internal") == 200
+    assert status(stack.port, "/", host="kubelet.internal") == 421, "everything else still checks the Host"
+    assert status(stack.port, "/", host="app.example.com") == 200
