@@ -69,7 +69,7 @@ def test_nginx_dying_stops_the_stack_with_a_failure(host_stack, open_tmp: Path) 
 
 
 def test_sigquit_is_a_fast_stop(host_stack, tmp_path: Path) -> None:
-    stack = host_stack(env={"GRACEFUL_TIMEOUT": "30"})
+    stack = host_stack(env={"GRACEFUL_TIMEOUT": "30", "STOP_TIMEOUT": "32"})
     mark = tmp_path / "in-flight"
     threading.Thread(target=lambda: _ignore_errors(lambda: get_text(stack.port, f"/slow?s=20&mark={mark}")), daemon=True).start()
     wait_until(mark.exists, 10, "the slow request to reach the app")
