@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -228,7 +229,8 @@ def test_compose_up_runs_three_replicas_behind_the_balancer(aiohttp_nginx_image:
     project = f"ainbcompose{os.getpid()}"
     env = {**os.environ, "AIOHTTP_NGINX_IMAGE": aiohttp_nginx_image}
     compose = [*compose_command(), "--project-name", project]
-    port_free = subprocess.run(["ss", "-Htln", "sport = :8080"], capture_output=True, text=True).stdout.strip() == ""
+    with socket.socket() as probe:
+        port_free = probe.connect_ex(("127.0.0.1", 8080)) != 0
     if not port_free:
         pytest.skip("127.0.0.1:8080 is taken on this machine: the example publishes it")
 
