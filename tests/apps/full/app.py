@@ -17,7 +17,39 @@ async def env(request: web.Request) -> web.Response:
 
 
 async def client(request: web.Request) -> web.Response:
-    return web.json_response({"remote": request.remote, "scheme": request.scheme, "host": request.host, "url": str(request.url)})
+    return web.json_response(
+        {
+            "remote": request.remote,
+            "scheme": request.scheme,
+            "host": request.host,
+            "url": str(request.url),
+            # what nginx passed on: the request id and the forwarding headers as the app received them
+            "request_id": request.headers.get("X-Request-ID"),
+            "forwarded": request.headers.getall("Forwarded", []),
+            "x_forwarded_for": request.headers.getall("X-Forwarded-For", []),
+        }
+    )
+
+
+async def big_header(request: web.Request) -> web.Response:
+    """A response header of `kb` KiB (session cookies and CSP headers grow that large)."""
+    return web.Response(text="big header", headers={"X-Big": "b" * (int(request.query["kb"]) * 1024 - len("X-Big: \r\n"))})
+
+
+async def json20k(request: web.Request) -> web.Response:
+    """About 20 KB of JSON: the compression case."""
+    return web.json_response([{"id": i, "name": f"item {i}", "tags": ["a", "b"]} for i in range(380)])
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events marked unbuffered: the first event must arrive while the stream stays open."""
+    kind = "text/plain" if request.query.get("type") == "plain" else "text/event-stream"
+    response = web.StreamResponse(headers={"Content-Type": kind, "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    await response.write(b"data: first\n\n")
+    await asyncio.sleep(float(request.query.get("s", "30")))
+    await response.write(b"data: last\n\n")
+    return response
 
 
 async def pid(request: web.Request) -> web.Response:
@@ -79,3 +111,6 @@ app.router.add_get("/crash", crash)
 app.router.add_post("/upload", upload)
 app.router.add_get("/static/{tail:.*}", static_shadow)
 app.router.add_get("/ws", ws)
+app.router.add_get("/big-header", big_header)
+app.router.add_get("/json20k", json20k)
+app.router.add_get("/events", events)
