@@ -8,6 +8,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from benchmarks.process import BenchError, run
 from benchmarks.results import Measurement
@@ -63,11 +64,13 @@ def write_script(directory: Path) -> Path:
     return path
 
 
-def wrk(port: int, seconds: float, options: LoadOptions, script: Path) -> Measurement:
-    """`wrk` against GET / on 127.0.0.1:port for `seconds`."""
+def wrk(
+    port: int, seconds: float, options: LoadOptions, script: Path, path: str = "/", headers: Sequence[str] = ()
+) -> Measurement:
+    """`wrk` against GET `path` (default /) on 127.0.0.1:port for `seconds`, with extra `headers` ("Name: value")."""
     cmd = [
         "wrk", f"-t{options.threads}", f"-c{options.connections}", f"-d{seconds:g}s", "--latency", "--timeout", "5s",
-        "-s", str(script), f"http://127.0.0.1:{port}/",
+        *(arg for header in headers for arg in ("-H", header)), "-s", str(script), f"http://127.0.0.1:{port}{path}",
     ]  # fmt: skip
     out = run(cmd, timeout=seconds + 30).stdout
     found = re.search(r"^WRKJSON (\{.*\})$", out, re.M)
