@@ -120,13 +120,16 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     state = stack.running_state(current.runtime_dir)
     if state:
         port, path, allowed = int(state["listen_port"]), str(state["healthcheck_path"]), state.get("allowed_hosts")
+        proxy_protocol = bool(state.get("proxy_protocol", current.proxy_protocol))
     else:
         port, path, allowed = current.listen_port, current.healthcheck_path, current.allowed_hosts
+        proxy_protocol = current.proxy_protocol
     problem = health.probe(
         port,
         path,
         timeout=args.timeout, host=health.allowed_host(allowed),
         draining_flag=current.runtime_dir / settings.DRAINING_FLAG,
+        proxy_protocol=proxy_protocol,
     )
     if problem:
         _say(f"unhealthy: {problem}")

@@ -24,6 +24,12 @@ MIME_TYPES = ("/etc/nginx/mime.types", "/usr/local/etc/nginx/mime.types", "/opt/
 NGINX_USERS = ("www-data", "nginx")
 NGINX_SEARCH_PATH = ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/opt/homebrew/bin")
 SHM = Path("/dev/shm")
+# nginx's brotli filter as the distributions ship it (Debian: libnginx-mod-http-brotli-filter,
+# Alpine: nginx-mod-http-brotli; Fedora's path last): loaded when present, else compression is gzip only
+BROTLI_MODULES = (
+    "/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so",
+    "/usr/lib64/nginx/modules/ngx_http_brotli_filter_module.so",
+)
 
 
 class NginxMissing(RuntimeError):
@@ -47,6 +53,7 @@ class Host:
     shm_writable: bool  # /dev/shm is a writable directory (gunicorn's heartbeat files go there)
     usable_cpus: int
     python: str  # the interpreter supervisord starts gunicorn and waitfor with
+    brotli_module: Optional[str] = None  # nginx's brotli filter module, when installed
 
     @property
     def is_root(self) -> bool:
@@ -70,6 +77,7 @@ def gather(cpu_count: Optional[Callable[[], int]] = None) -> Host:
         shm_writable=SHM.is_dir() and os.access(SHM, os.W_OK),
         usable_cpus=(cpu_count or cpus.usable_cpus)(),
         python=sys.executable,
+        brotli_module=next((p for p in BROTLI_MODULES if Path(p).is_file()), None),
     )
 
 

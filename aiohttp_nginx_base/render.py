@@ -29,6 +29,36 @@ GUNICORN_SETTINGS_VARIABLE = "AIOHTTP_NGINX_GUNICORN_SETTINGS"
 # hangs at import is reported instead of leaving a container that answers 502).
 BOOT_TIMEOUT = 60
 ACCESS_LOG_BUFFER = "4k"
+# Where nginx's own error answers live: internal locations, unreachable from outside.
+ERROR_PREFIX = "/__aiohttp_nginx__/error/"
+# nginx's own error answers, by the status nginx gives them: (the status sent, its reason).
+# 494 is nginx's internal code for an oversized request header: sent as 431.
+ERROR_ANSWERS = {
+    400: (400, "Bad Request"),
+    403: (403, "Forbidden"),
+    404: (404, "Not Found"),
+    405: (405, "Method Not Allowed"),
+    413: (413, "Content Too Large"),
+    414: (414, "URI Too Long"),
+    421: (421, "Misdirected Request"),
+    494: (431, "Request Header Fields Too Large"),
+    500: (500, "Internal Server Error"),
+    502: (502, "Bad Gateway"),
+    503: (503, "Service Unavailable"),
+    504: (504, "Gateway Timeout"),
+}
+# A search that finds a byte sequence which is not UTF-8 (what Python's strict decoder rejects: stray or
+# missing continuation bytes, overlong forms, surrogates, beyond U+10FFFF). nginx's escape=json passes
+# bytes >= 0x80 as they are, so the JSON access log replaces a value this finds. PCRE and Python's re
+# read it alike (fixed-width lookbehinds), so a unit test checks it against the decoder.
+INVALID_UTF8 = (
+    r"[\xc0\xc1\xf5-\xff]"
+    r"|[\xc2-\xdf](?![\x80-\xbf])|[\xe0-\xef](?![\x80-\xbf]{2})|[\xf0-\xf4](?![\x80-\xbf]{3})"
+    r"|\xe0[\x80-\x9f]|\xed[\xa0-\xbf]|\xf0[\x80-\x8f]|\xf4[\x90-\xbf]"
+    r"|(?<![\xc2-\xf4])(?<![\xe0-\xf4][\x80-\xbf])(?<![\xf0-\xf4][\x80-\xbf]{2})[\x80-\xbf]"
+)
+# ACCESS_LOG_FORMAT -> the log_format name in the template (`main` kept: user configs may name it)
+LOG_FORMATS = {"combined": "main", "json": "aiohttp_nginx_json"}
 
 _NGINX_BARE = re.compile(r"[A-Za-z0-9_./:@+=,~*-]+")
 
@@ -84,7 +114,7 @@ def nginx_user(s: Settings, host: Host) -> Optional[str]:
     return user
 
 
-def _nginx_log(target: Optional[str], stream: str, output_pid: Optional[int]) -> str:
+def _nginx_log(target: Optional[str], stream: str, output_pid: Optional[int], log_format: str = "main") -> str:
     """nginx's log directive argument. `-` writes straight to the output of `output_pid` (the
     stack's PID 1) rather than through supervisord, which would relay every line in Python."""
     if target is None:
@@ -92,7 +122,7 @@ def _nginx_log(target: Optional[str], stream: str, output_pid: Optional[int]) ->
     fd = 1 if stream == "stdout" else 2
     path = target if target != "-" else (f"/proc/{output_pid}/fd/{fd}" if output_pid else f"/dev/{stream}")
     # access lines are written in batches of PIPE_BUF (atomic on a pipe, whatever the worker count), at least once a second
-    return f"{path} main buffer={ACCESS_LOG_BUFFER} flush=1s" if stream == "stdout" else path
+    return f"{path} {log_format} buffer={ACCESS_LOG_BUFFER} flush=1s" if stream == "stdout" else path
 
 
 def _nginx_error_level(level: str) -> str:
@@ -107,10 +137,23 @@ def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str
         host=host,
         user=nginx_user(s, host),
         error_log=f"{_nginx_log(s.error_log, 'stderr', output_pid)} {_nginx_error_level(s.log_level)}",
-        access_log=_nginx_log(s.access_log, "stdout", output_pid),
+        access_log=_nginx_log(s.access_log, "stdout", output_pid, LOG_FORMATS[s.access_log_format]),
         proxy_headers=s.runtime_dir / trust.HEADERS_CONF,
         proxy_maps=s.runtime_dir / trust.MAPS_CONF,
+        error_answers=ERROR_ANSWERS,
+        error_prefix=ERROR_PREFIX,
+        invalid_utf8=INVALID_UTF8,
     )
+
+
+def proxy_maps_conf(s: Settings) -> str:
+    """RUNTIME_DIR/proxy-maps.conf: who the client is (FORWARDED_ALLOW_IPS, PROXY_PROTOCOL), at http level."""
+    return _template("proxy-maps.conf.j2", s=s)
+
+
+def proxy_headers_conf(secret: str) -> str:
+    """RUNTIME_DIR/proxy-headers.conf: the client headers for the app, with this start's proof (see trust.py)."""
+    return _template("proxy-headers.conf.j2", secret=secret, proof_header=trust.PROOF_HEADER, headers_conf=trust.HEADERS_CONF)
 
 
 def gunicorn_settings(s: Settings, host: Host) -> Dict[str, Any]:
@@ -180,8 +223,8 @@ def render(
     files = {
         NGINX_CONF: nginx_conf(s, host, output_pid),
         GUNICORN_JSON: gunicorn_json(s, host),
-        trust.HEADERS_CONF: trust.proxy_headers_conf(secret),
-        trust.MAPS_CONF: trust.proxy_maps_conf(),
+        trust.HEADERS_CONF: proxy_headers_conf(secret),
+        trust.MAPS_CONF: proxy_maps_conf(s),
     }
     if supervisord:
         files[SUPERVISORD_CONF] = supervisord_conf(s, host, password, reload)

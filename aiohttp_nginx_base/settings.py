@@ -8,6 +8,7 @@ Dockerfile ``ENV`` defaults and the error messages are all derived from it.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import pwd
 import re
@@ -36,6 +37,7 @@ class SettingsError(ValueError):
 
 class Parser:
     allowed = ""
+    blank_ok = False  # an empty value is a value (e.g. an empty list), not a mistake
 
     def __call__(self, name: str, raw: str) -> Any:
         raise NotImplementedError
@@ -218,6 +220,32 @@ class Text(Parser):
         return raw
 
 
+class AddressList(Parser):
+    """gunicorn's and uvicorn's FORWARDED_ALLOW_IPS: addresses and networks, comma-separated, or `*`.
+
+    Networks are strict, as gunicorn's validator is (10.0.0.1/8 is a mistake, 10.0.0.0/8 is meant);
+    the value is normalised to networks, `*` to every IPv4 and IPv6 address.
+    """
+
+    allowed = "comma-separated IP addresses or CIDR networks (e.g. 10.0.0.0/8,192.168.1.7), or *"
+    blank_ok = True
+    EVERYWHERE = ("0.0.0.0/0", "::/0")
+
+    def __call__(self, name: str, raw: str) -> Tuple[str, ...]:
+        entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+        if "*" in entries:
+            return self.EVERYWHERE
+        networks: List[str] = []
+        for entry in entries:
+            try:
+                network = str(ipaddress.ip_network(entry))
+            except ValueError as exc:
+                raise SettingsError(name, raw, f"{self.allowed} ({exc})") from None
+            if network not in networks:
+                networks.append(network)
+        return tuple(networks)
+
+
 def _raise(error: Exception) -> Any:
     raise error
 
@@ -315,9 +343,43 @@ VARIABLES: Tuple[Variable, ...] = (
         "Host names requests may carry in their `Host` header (comma-separated; `*.example.com` for its subdomains). Any other Host, or none, gets 421 from nginx before the app. Unset: any Host.",
         "nginx",
     ),
+    # the edge: what the load balancer in front may tell us, and how we answer it
+    Variable(
+        "FORWARDED_ALLOW_IPS",
+        None,
+        AddressList(),
+        "Peers (load balancers, ingress, CDN) whose X-Forwarded-For/-Proto/-Host and X-Request-ID are believed: the app then sees "
+        "the client they report (first untrusted address from the right of X-Forwarded-For), its scheme and host. Unset: nobody's. "
+        "Same name and syntax as gunicorn's and uvicorn's.",
+        "nginx",
+    ),
+    Variable(
+        "PROXY_PROTOCOL",
+        "0",
+        Bool(),
+        "Every connection starts with a PROXY protocol header (AWS NLB, HAProxy): the client address comes from it. "
+        "Plain HTTP clients, including HTTP probes, are then refused; `aiohttp-nginx healthcheck` speaks it.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_GZIP",
+        "1",
+        Bool(),
+        "Compress text responses (html, css, js, json, xml, svg, plain) over 1 KiB for clients that accept gzip; "
+        "serve `file.gz` next to a static file as it is.",
+        "nginx",
+    ),
     Variable("STATIC_URL", "/static", UrlPath(), "URL prefix under which nginx serves STATIC_PATH.", "nginx"),
     Variable("STATIC_PATH", "$APP_DIR/static", AbsPath(), "Directory served by nginx at STATIC_URL, when it exists.", "nginx"),
     Variable("STATIC_INDEX", "0", Bool(), "Serve `STATIC_PATH/index.html` at `/` from nginx.", "nginx"),
+    Variable(
+        "STATIC_MAX_AGE",
+        "0",
+        Int(0, 315360000),
+        "Seconds browsers may reuse a static file without asking (`Cache-Control: public, max-age=N`); 0 sends `no-cache`: "
+        "they revalidate every time and get 304 while the file is unchanged. Raise it for hashed file names.",
+        "nginx",
+    ),
     # gunicorn
     Variable("WEB_CONCURRENCY", None, Int(1, 1024), "Number of gunicorn workers; wins over the computed count.", "gunicorn"),
     Variable(
@@ -362,6 +424,13 @@ VARIABLES: Tuple[Variable, ...] = (
         "-",
         LogTarget(),
         "Access log (written by nginx, with the real client address): `-` for the container's output, a file path, or `off`.",
+        "logging",
+    ),
+    Variable(
+        "ACCESS_LOG_FORMAT",
+        "combined",
+        Choice("combined", "json"),
+        "`combined`: nginx's combined line plus request time and request id; `json`: one JSON object per line.",
         "logging",
     ),
     Variable(
@@ -444,6 +513,11 @@ class Settings:
     static_url: str
     static_path: Path
     static_index: bool
+    static_max_age: int
+    forwarded_allow_ips: Tuple[str, ...]
+    proxy_protocol: bool
+    nginx_gzip: bool
+    access_log_format: str
     workers: int
     worker_class: str
     timeout: int
@@ -507,7 +581,7 @@ def _parse(name: str, raw: Optional[str]) -> Any:
     var = BY_NAME[name]
     if raw is None:
         return None
-    if raw.strip() == "" and not isinstance(var.parse, Text):
+    if raw.strip() == "" and not (isinstance(var.parse, Text) or var.parse.blank_ok):
         raise SettingsError(name, raw, var.allowed)
     return var.parse(name, raw)
 
@@ -571,6 +645,11 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
         if entry.pw_uid == 0:
             raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an unprivileged user: nginx's workers never run as root")
 
+    for log in ("ACCESS_LOG", "ERROR_LOG"):
+        # nginx cannot open a directory as its log (found by the all-variables fuzz test)
+        if parsed[log] not in (None, "-") and Path(parsed[log]).is_dir():
+            raise SettingsError(log, raw[log] or "", "'-', 'off', or a file path (this is a directory)")
+
     gunicorn_conf: Optional[Path] = parsed["GUNICORN_CONF"]
     if gunicorn_conf is not None and not gunicorn_conf.is_file():
         raise SettingsError("GUNICORN_CONF", str(gunicorn_conf), "an existing gunicorn config file")
@@ -600,6 +679,7 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
             "usable_cpus": usable,
             "static_enabled": parsed["STATIC_PATH"].is_dir(),
             "user_nginx_conf": app_dir / "nginx.conf" if (app_dir / "nginx.conf").is_file() else None,
+            "forwarded_allow_ips": parsed["FORWARDED_ALLOW_IPS"] or (),
         }
     )
 
@@ -616,6 +696,7 @@ class Location:
     listen_port: int
     healthcheck_path: str
     allowed_hosts: Optional[Tuple[str, ...]]  # the healthcheck asks as an allowed name
+    proxy_protocol: bool  # the health check must then start with a PROXY header
 
 
 def load_location(env: Env = os.environ) -> Location:

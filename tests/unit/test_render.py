@@ -133,9 +133,9 @@ def test_every_request_is_proxied_to_the_app_upstream(app_dir: Path, conf_dir: P
     conf = render.nginx_conf(s, HOST)
     assert f"{s.runtime_dir}/proxy-headers.conf" in directives(conf, "include")
     assert set(directives(conf, "proxy_pass")) == {"http://app"}
-    headers = trust.proxy_headers_conf("proof")
-    assert "proxy_set_header X-Real-IP $remote_addr" in headers
-    assert "proxy_set_header X-Forwarded-Proto $scheme" in headers
+    headers = render.proxy_headers_conf("proof")
+    assert "proxy_set_header X-Real-IP $edge_client_addr" in headers
+    assert "proxy_set_header X-Forwarded-Proto $edge_scheme" in headers
     assert f"proxy_set_header {trust.PROOF_HEADER} proof" in headers
 
 
@@ -151,7 +151,7 @@ def test_no_static_location_when_static_path_is_missing(app_dir: Path, conf_dir:
     conf = without_probes(render.nginx_conf(make(app_dir, conf_dir, STATIC_INDEX="1"), HOST))
     assert "location /static/" not in conf
     assert "alias" not in conf
-    assert "location = / " not in conf
+    assert "location = / {" not in conf
 
 
 @needs_nginx
@@ -160,7 +160,7 @@ def test_static_path_is_served_at_static_url_when_it_exists(app_dir: Path, conf_
     s = make(app_dir, conf_dir)
     conf = render.nginx_conf(s, HOST)
     assert re.search(rf"location /static/ \{{\s*alias {re.escape(str(app_dir))}/static/;", conf)
-    assert "location = / " not in conf
+    assert "location = / {" not in conf
     assert_nginx_accepts(s)
 
 

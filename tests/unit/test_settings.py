@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import math
 import pwd
@@ -23,6 +24,7 @@ from aiohttp_nginx_base.settings import (
     DEFAULT_WORKER,
     VARIABLES,
     AbsPath,
+    AddressList,
     AppSpec,
     Bool,
     Choice,
@@ -312,6 +314,16 @@ def _syntax_accepts(var: Variable, raw: str) -> bool:
     parser, value = var.parse, raw.strip()
     if isinstance(parser, Text):
         return True  # handed to gunicorn verbatim, which validates it itself
+    if isinstance(parser, AddressList):
+        # gunicorn's validator: comma-separated, each `*` or a strict network/address; empty means none
+        for entry in (e.strip() for e in value.split(",")):
+            if entry in ("", "*"):
+                continue
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                return False
+        return True
     if value == "":
         return False  # set-but-empty is a mistake, never "use the default"
     if isinstance(parser, IntOrAuto):
@@ -375,6 +387,8 @@ EXISTENCE: Dict[str, Callable[[str], bool]] = {
     "APP_MODULE": lambda v: importlib.util.find_spec(v.split(":")[0].split(".")[0]) is not None,
     "NGINX_USER": _user_exists,
     "STATIC_URL": lambda v: v.strip().rstrip("/") != "",
+    "ACCESS_LOG": lambda v: not Path(v).is_dir(),  # "-" and "off" are no directories here
+    "ERROR_LOG": lambda v: not Path(v).is_dir(),
 }
 
 
@@ -459,6 +473,13 @@ static_urls = st.text(URL_CHARS, min_size=1, max_size=20).map(lambda s: "/" + s)
 bools = st.sampled_from(["1", "0", "true", "False", "YES", "no", "on", "OFF"])
 
 
+ipv4_networks = st.builds(lambda a, n: str(ipaddress.ip_network((a, n), strict=False)), st.ip_addresses(v=4), st.integers(0, 32))
+ipv6_networks = st.builds(lambda a, n: str(ipaddress.ip_network((a, n), strict=False)), st.ip_addresses(v=6), st.integers(0, 128))
+forwarded_allow_ips = st.just("*") | st.just("") | st.lists(
+    st.ip_addresses().map(str) | ipv4_networks | ipv6_networks, min_size=1, max_size=5
+).map(", ".join)
+
+
 @st.composite
 def valid_environments(draw: st.DrawFn) -> Dict[str, object]:
     """A plan: variable values plus which paths under the scratch base must exist."""
@@ -480,6 +501,11 @@ def valid_environments(draw: st.DrawFn) -> Dict[str, object]:
         "KEEP_ALIVE": _int_value(0, 3600),
         "LOG_LEVEL": st.sampled_from(["debug", "info", "warning", "error", "critical", "INFO", "Warning"]),
         "HEALTHCHECK_PATH": static_urls,
+        "FORWARDED_ALLOW_IPS": forwarded_allow_ips,
+        "PROXY_PROTOCOL": bools,
+        "NGINX_GZIP": bools,
+        "STATIC_MAX_AGE": _int_value(0, 315360000),
+        "ACCESS_LOG_FORMAT": st.sampled_from(["combined", "json", "JSON"]),
     }
     for name, strategy in optional.items():
         if draw(st.booleans()):
