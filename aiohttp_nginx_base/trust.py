@@ -50,6 +50,9 @@ def take_proof(message: Any, secret: Optional[str]) -> Tuple[Any, bool]:
     An unproven request also loses its `Forwarded` header: that one came from the client.
     """
     headers = message.headers
+    if not hasattr(headers, "getall"):
+        # aiohttp's placeholder for a request its parser refused (a plain dict): it answers 400 itself
+        return message, False
     proofs = headers.getall(PROOF_HEADER, [])
     trusted = bool(secret) and len(proofs) == 1 and hmac.compare_digest(_bytes(proofs[0]), _bytes(secret or ""))
     drop = _DROP_TRUSTED if trusted else _DROP_UNTRUSTED

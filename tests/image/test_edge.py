@@ -144,6 +144,8 @@ def test_an_untrusted_peer_cannot_spoof_client_scheme_or_host(edge: Edge, trusti
     assert status == 200
     assert (seen["remote"], seen["scheme"], seen["host"]) == (edge.gateway, "http", f"127.0.0.1:{port}"), seen
     assert seen["x_forwarded_for"] == [edge.gateway], seen
+    # Forwarded is nginx's rebuild from the same conclusion, never the client's
+    assert seen["forwarded"] == [f'for={edge.gateway};proto=http;host="127.0.0.1:{port}"'], seen
     # its request id is not taken either: nginx made one, the app and the response carry it
     assert REQUEST_ID.fullmatch(headers["x-request-id"]), headers
     assert seen["request_id"] == headers["x-request-id"], (seen, headers)
@@ -159,6 +161,7 @@ def test_a_trusted_peer_sets_client_scheme_and_host(edge: Edge, trusting: Tuple[
     assert (seen["remote"], seen["scheme"], seen["host"]) == ("203.0.113.9", "https", "spoofed.example"), seen
     assert seen["url"].startswith("https://spoofed.example/"), seen
     assert seen["x_forwarded_for"] == [f"6.6.6.6, 203.0.113.9, {edge.client_ip}"], seen
+    assert seen["forwarded"] == ['for=203.0.113.9;proto=https;host="spoofed.example"'], seen
     assert answer["headers"]["x-request-id"] == seen["request_id"] == "lb-chosen-id.42", answer
 
 
