@@ -12,7 +12,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from aiohttp_nginx_base import render
-from tests.unit.test_render import HOST, assert_nginx_accepts, conf_dir, directives, make, needs_nginx
+from tests.unit.test_render import HOST, assert_nginx_accepts, conf_dir, directives, make, needs_nginx, without_probes
 
 __all__ = ["conf_dir"]  # the fixture, imported for pytest
 
@@ -75,7 +75,7 @@ def test_proxy_protocol_listens_for_it_and_takes_the_client_from_it(app_dir: Pat
 
 @pytest.mark.parametrize("fmt, name", [("combined", "main"), ("json", "aiohttp_nginx_json")])
 def test_access_log_format_picks_the_log_format(app_dir: Path, conf_dir: Path, fmt: str, name: str) -> None:
-    conf = render.nginx_conf(make(app_dir, conf_dir, ACCESS_LOG_FORMAT=fmt), HOST)
+    conf = without_probes(render.nginx_conf(make(app_dir, conf_dir, ACCESS_LOG_FORMAT=fmt), HOST))
     assert directives(conf, "access_log") == [f"/dev/stdout {name} buffer=4k flush=1s"]
     assert f"log_format {name} " in conf
 
