@@ -5,12 +5,18 @@ ARG BASE_IMAGE=python:3.9-alpine3.22
 
 # Stage 1: the package and its dependencies under /install, their native
 # modules stripped of debug symbols (uvloop's alone carry ~12 MB of them).
+# Dependencies come from the lock (exact versions and hashes, wheels only,
+# scripts/lock.py); the package itself is built with the locked setuptools.
 FROM ${BASE_IMAGE} AS packages
 RUN apk add --no-cache binutils
+COPY requirements/python3.9.txt /tmp/aiohttp-nginx-src/requirements.txt
+COPY requirements/python3.9-build.txt /tmp/aiohttp-nginx-src/build-requirements.txt
 COPY pyproject.toml README.md /tmp/aiohttp-nginx-src/
 COPY aiohttp_nginx_base /tmp/aiohttp-nginx-src/aiohttp_nginx_base
-RUN PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    pip install --no-cache-dir --root=/install /tmp/aiohttp-nginx-src \
+RUN export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+    && pip install --require-hashes --no-deps --only-binary :all: -r /tmp/aiohttp-nginx-src/build-requirements.txt \
+    && pip install --root=/install --require-hashes --no-deps --only-binary :all: -r /tmp/aiohttp-nginx-src/requirements.txt \
+    && pip install --root=/install --no-deps --no-build-isolation /tmp/aiohttp-nginx-src \
     && find /install -name '*.so' -exec strip --strip-unneeded {} + \
     && rm -rf /install/usr/local/lib/python*/site-packages/supervisor/tests
 
@@ -72,7 +78,9 @@ ENTRYPOINT ["/entrypoint.sh"]
 CMD ["/start.sh"]
 
 # Last, so that a new revision or date does not invalidate the layers above.
+# BASE_DIGEST: the base image's digest this build used (the publish workflow resolves it).
 ARG BASE_IMAGE
+ARG BASE_DIGEST=unknown
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=unknown
@@ -83,4 +91,10 @@ LABEL org.opencontainers.image.title="aiohttp-nginx" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="${BASE_IMAGE}"
+      org.opencontainers.image.base.name="${BASE_IMAGE}" \
+      org.opencontainers.image.base.digest="${BASE_DIGEST}" \
+      org.aiohttp-nginx-base.python="${PYTHON_VERSION}" \
+      org.aiohttp-nginx-base.aiohttp="3.13.5" \
+      org.aiohttp-nginx-base.gunicorn="23.0.0" \
+      org.aiohttp-nginx-base.supervisor="4.3.0" \
+      org.aiohttp-nginx-base.uvloop="0.23.0"

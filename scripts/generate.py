@@ -4,8 +4,9 @@
     python3 scripts/generate.py           # write them
     python3 scripts/generate.py --check   # exit 1, listing stale, missing or extra files
 
-The template has `{{name}}` placeholders and `%if debian|alpine` ... `%endif`
-line blocks; nothing else, so the output is easy to predict from the template.
+The template is Jinja2 (the project's one template engine): it gets the
+matrix entry (`image`), its locks, the ENV defaults from the settings table and
+the exact package versions the lock pins (for the image's labels).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]  # matrix.py and the package, without installing either
 
+import lock  # noqa: E402
 import matrix  # noqa: E402
+from jinja2 import Environment, StrictUndefined  # noqa: E402
 
 from aiohttp_nginx_base.settings import VARIABLES  # noqa: E402
 
@@ -41,39 +44,32 @@ def _quote(value: str) -> str:
     return f'"{escaped}"'
 
 
-def env_lines(defaults: Dict[str, str]) -> str:
-    lines = [f"    {name}={_quote(value)}" for name, value in defaults.items()]
-    return " \\\n".join(lines)
+# The versions the images' labels name, pinned by the runtime lock.
+LABELLED = ("aiohttp", "gunicorn", "supervisor", "uvloop")
+
+
+def environment() -> Environment:
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["dockerquote"] = _quote
+    return env
 
 
 def render(image: matrix.Image, template: str) -> str:
-    variant = "Debian" if image.variant == "debian" else "Alpine"
-    values = {
-        "header": f"# generated from {TEMPLATE.relative_to(ROOT).as_posix()} by scripts/generate.py — do not edit",
-        "base": image.base,
-        "python": image.python,
-        "env": env_lines(env_defaults()),
-        "source": SOURCE,
-        "description": f"aiohttp behind nginx and gunicorn, supervised by supervisord (Python {image.python}, {variant})",
-    }
-    out: List[str] = []
-    keep: Optional[bool] = None  # None: outside any %if block
-    for lineno, line in enumerate(template.splitlines(), 1):
-        directive = line.strip()
-        if directive.startswith("%if "):
-            wanted = directive[4:].strip()
-            if keep is not None or wanted not in matrix.VARIANTS:
-                raise ValueError(f"{TEMPLATE}:{lineno}: bad or nested {directive!r}")
-            keep = wanted == image.variant
-        elif directive == "%endif":
-            if keep is None:
-                raise ValueError(f"{TEMPLATE}:{lineno}: %endif without %if")
-            keep = None
-        elif keep is not False:
-            out.append(re.sub(r"\{\{(\w+)\}\}", lambda m: values[m[1]], line))
-    if keep is not None:
-        raise ValueError(f"{TEMPLATE}: %if without %endif")
-    return "\n".join(out) + "\n"
+    runtime_lock, build_lock = lock.image_locks(image)
+    pinned = lock.pins((ROOT / runtime_lock).read_text(encoding="utf-8")) if (ROOT / runtime_lock).is_file() else {}
+    return (
+        environment()
+        .from_string(template)
+        .render(
+            header=f"# generated from {TEMPLATE.relative_to(ROOT).as_posix()} by scripts/generate.py — do not edit",
+            image=image,
+            env=env_defaults(),
+            source=SOURCE,
+            runtime_lock=runtime_lock,
+            build_lock=build_lock,
+            versions={name: pinned.get(name, "unlocked") for name in LABELLED},
+        )
+    )
 
 
 def expected() -> Dict[Path, str]:

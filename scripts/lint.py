@@ -33,6 +33,7 @@ def checks() -> List[List[str]]:
         [sys.executable, "-m", "mypy"],
         [tool("shellcheck"), "-S", "warning", *shell],
         *([[tool("hadolint"), *dockerfiles]] if dockerfiles else []),
+        [sys.executable, "scripts/lock.py", "--check"],
         [sys.executable, "scripts/generate.py", "--check"],
         [sys.executable, "scripts/readme.py", "--check"],
     ]
@@ -48,7 +49,7 @@ def main() -> int:
     if failed:
         print(f"lint: failed: {', '.join(failed)}", file=sys.stderr)
         return 1
-    print("lint: ruff, mypy, shellcheck, hadolint, generate/readme --check: ok")
+    print("lint: ruff, mypy, shellcheck, hadolint, lock/generate/readme --check: ok")
     return 0
 
 

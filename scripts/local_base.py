@@ -23,6 +23,12 @@ SECURITY = os.environ.get("DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debia
 CACHE = Path(os.environ.get("LOCAL_BASE_CACHE", "/var/cache/aiohttp-nginx-local-base"))
 LABEL = "org.aiohttp-nginx-base.stand-in"
 CA_DEST = "/usr/local/share/aiohttp-nginx-local/ca-bundle.crt"
+# Where a Python neither pyenv nor the image's own suite has comes from: Debian's
+# development suite, which carries the newest CPython first (python3.14 in sid).
+FALLBACK_SUITE = "sid"
+# sid has no -updates or -security suites, and a mirror snapshot of it may serve
+# a Release file past its Valid-Until (a live sid one is valid for a week only).
+ROLLING = {"sid", "unstable"}
 # What CPython itself installs in bin/ (pip comes later, from ensurepip); anything
 # else there belongs to packages installed into the host's pyenv.
 CPYTHON_BIN = re.compile(r"^(python|pydoc|idle|2to3)(3|-?3\.\d+)?(-config)?$")
@@ -98,8 +104,12 @@ def rootfs_tarball(suite):
                    if (root / "usr/share/keyrings" / k).exists())
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     stanza = "Types: deb\nURIs: {}\nSuites: {}\nComponents: main\nSigned-By: /usr/share/keyrings/" + keyring + "\n"
-    (root / "etc/apt/sources.list.d/debian.sources").write_text(
-        stanza.format(MIRROR, f"{suite} {suite}-updates") + "\n" + stanza.format(SECURITY, f"{suite}-security"))
+    if suite in ROLLING:
+        (root / "etc/apt/sources.list.d/debian.sources").write_text(stanza.format(MIRROR, suite))
+        (root / "etc/apt/apt.conf.d/docker-rolling-valid-until").write_text('Acquire::Check-Valid-Until "false";\n')
+    else:
+        (root / "etc/apt/sources.list.d/debian.sources").write_text(
+            stanza.format(MIRROR, f"{suite} {suite}-updates") + "\n" + stanza.format(SECURITY, f"{suite}-security"))
     # Like the official -slim images: no docs/man/locales now, nor from later package installs.
     (root / "etc/dpkg/dpkg.cfg.d/docker-slim").write_text(
         "".join(f"path-exclude /usr/share/{d}/*\n" for d in SLIM_EXCLUDE)
@@ -219,7 +229,7 @@ def debian_python(base):
     return m.group(1) if m else "unknown"
 
 
-def dockerfile(base, xy, suite, full, fp, pkgs, ca, from_pyenv):
+def dockerfile(base, xy, suite, source, full, fp, pkgs, ca, from_pyenv):
     apt_install = ("apt-get install -y --no-install-recommends ca-certificates netbase tzdata"
                    ' $pkgs; rm -rf /var/lib/apt/lists/*')
     lines = [
@@ -255,7 +265,7 @@ def dockerfile(base, xy, suite, full, fp, pkgs, ca, from_pyenv):
         lines += [f"COPY ca-bundle.crt {CA_DEST}", f"ENV PIP_CERT={CA_DEST}"]
     lines += [
         f'LABEL {LABEL}="{fp}" org.opencontainers.image.description="local stand-in for'
-        f' python:{xy}-slim-{suite}, not the official image"',
+        f' python:{xy}-slim-{suite}' + (f' built from Debian {source}' if source != suite else '') + ', not the official image"',
         'CMD ["python3"]',
     ]
     return "\n".join(lines) + "\n"
@@ -280,17 +290,26 @@ def build(xy, suite):
         if ca:
             shutil.copyfile(ca, ctx / "ca-bundle.crt")
         pkgs = []
+        source = suite
         if prefix:
             say(f"{tag}: using pyenv CPython {full} from {prefix}")
             pkgs = runtime_packages(prefix, xy)
             stage_cpython(prefix, xy, ctx / "usr" / "local")
         else:
             deb = debian_python(base)
-            if not deb.startswith(xy + "."):
+            source = suite
+            if not deb.startswith(xy + ".") and suite != FALLBACK_SUITE:
+                say(f"{tag}: no pyenv {xy} and {suite}'s python3 is {deb}; trying Debian {FALLBACK_SUITE}")
+                source, tried = FALLBACK_SUITE, deb
+                base = import_base(source)
+                deb = debian_python(base)
+                if not deb.startswith(xy + "."):
+                    die(f"Python {xy}: no pyenv build, {suite}'s python3 is {tried} and {source}'s is {deb}; cannot make {tag}")
+            elif not deb.startswith(xy + "."):
                 die(f"Python {xy}: no pyenv build and {suite}'s python3 is {deb}; cannot make {tag}")
-            say(f"{tag}: no pyenv {xy}, falling back to Debian {suite}'s python3 {deb}")
+            say(f"{tag}: no pyenv {xy}, falling back to Debian {source}'s python3 {deb}")
             full = deb
-        (ctx / "Dockerfile").write_text(dockerfile(base, xy, suite, full, fp, pkgs, ca, bool(prefix)))
+        (ctx / "Dockerfile").write_text(dockerfile(base, xy, suite, source, full, fp, pkgs, ca, bool(prefix)))
         r = subprocess.run(["docker", "build", "-t", tag, str(ctx)], capture_output=True, text=True)
         if r.returncode:
             sys.stderr.write(r.stdout + r.stderr)
