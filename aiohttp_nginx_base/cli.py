@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, control, health, prestart, processes, runtime, settings, stack
+from . import __version__, control, health, prestart, processes, runtime, settings, stack, versions, workerclass
 from .host import NginxMissing, gather
 from .prestart import StopGuard
 from .settings import SettingsError
@@ -53,6 +53,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     host = gather()
     current = settings.load(host=host)
+    workerclass.verify(current)
     result = stack.nginx_test(current, host)
     if result.returncode != 0:
         print(result.stdout.rstrip(), file=sys.stderr)
@@ -85,6 +86,7 @@ def _start(env: Dict[str, str], reload_code: bool, cleanup: bool) -> int:
         # what supervisord starts inherits it: the hook's exports reach the app
         os.environ.clear()
         os.environ.update(hooked.env)
+        workerclass.verify(current)  # imports the class in a child, with the hook's exports
     except BaseException:
         processes.end_group(hooked.group)
         raise
@@ -186,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run an aiohttp app behind nginx and gunicorn, supervised by supervisord. "
         "Everything is configured with environment variables: see `aiohttp-nginx variables`.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=versions.VersionAction)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
     handlers: Dict[str, Callable[[argparse.Namespace], int]] = {}
