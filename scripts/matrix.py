@@ -9,6 +9,7 @@ Tags table) is derived here so that no second copy of the list can drift.
     python3 scripts/matrix.py list                      # the image tags, one a line
     python3 scripts/matrix.py tags [--date D] [--registry R ...] [--image TAG ...]
     python3 scripts/matrix.py readme                    # README "Tags" table
+    python3 scripts/matrix.py pythons                   # the Python versions, a JSON list (compatibility matrix)
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     tags.add_argument("--registry", action="append", default=[], metavar="REPO", help="e.g. ghcr.io/owner/aiohttp-nginx; repeatable")
     tags.add_argument("--image", action="append", default=[], metavar="TAG", help="only this image (e.g. python3.12-alpine); repeatable")
     sub.add_parser("readme", help="the README's Tags table")
+    sub.add_parser("pythons", help="the Python versions as a JSON list, oldest first")
     args = parser.parse_args(argv)
 
     all_images = images()
@@ -149,6 +151,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"matrix.py: {error.args[0]}", file=sys.stderr)
             return 2
         print("\n".join(references(all_images, selected, args.date, args.registry)))
+    elif args.command == "pythons":
+        print(json.dumps(sorted(load(), key=_version_key)))
     else:
         print(readme_table(all_images))
     return 0

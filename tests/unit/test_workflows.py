@@ -95,6 +95,7 @@ def built(workflow: Dict[str, Any], job: Job, entry: Entry) -> Set[Tuple[str, st
         # no BASE_IMAGE build arg: the Dockerfile's own default, written by generate.py from the matrix
         dockerfile = expand(options["file"], entry)
         base = args.get("BASE_IMAGE") or re.search(r"^ARG BASE_IMAGE=(\S+)$", (ROOT / dockerfile).read_text(), re.M)[1]  # type: ignore[index]
+        base = base.split("@")[0]  # pinned to the digest the build resolved
         tags = expand(options["tags"], entry)
         computed = re.fullmatch(r"\$\{\{\s*steps\.(\w+)\.outputs\.tags\s*\}\}", tags)
         if computed:
@@ -147,7 +148,7 @@ def test_least_privilege_and_no_expansion_in_scripts() -> None:
         for job_name, job in workflow["jobs"].items():
             assert "permissions" in job, f"{name}: {job_name}"
             if "id-token" in job["permissions"]:
-                assert (name, job_name) == ("release.yml", "pypi")
+                assert (name, job_name) in {("release.yml", "pypi"), ("publish.yml", "push")}
         for job_name, step in steps(workflow):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, f"{name}: {job_name}"
@@ -213,3 +214,51 @@ def test_push_refuses_an_unknown_tag_before_pushing() -> None:
         ["sh", "scripts/push.sh", "--dry-run", "python3.12", "python2.7"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode == 2 and result.stdout == "" and "python2.7" in result.stderr
+
+
+# --- publishing you can verify
+
+
+def test_publish_pushes_the_tested_archive_from_a_job_that_installs_nothing() -> None:
+    jobs = workflows()["publish.yml"]["jobs"]
+    build, push = jobs["build"], jobs["push"]
+    assert "secrets." not in json.dumps(build), "the job that runs the tests holds no secrets"
+    assert set(build["permissions"]) == {"contents"}
+    built = next(s for s in build["steps"] if str(s.get("uses", "")).startswith("docker/build-push-action@"))
+    assert built["with"]["outputs"] == "type=oci,dest=image.tar"
+    assert built["with"]["sbom"] is True and built["with"]["provenance"] == "mode=max"
+    assert "linux/amd64" in built["with"]["platforms"] and "linux/arm64" in built["with"]["platforms"]
+    assert any("oci-archive:image.tar" in s.get("run", "") for s in build["steps"])  # the tests get the archive's image
+    assert push["needs"] == ["matrix", "build"]
+    runs = " ".join(s.get("run", "") for s in push["steps"])
+    assert "pip install" not in runs and "docker build" not in runs and "apt-get" not in runs
+    assert not any(str(s.get("uses", "")).startswith(("docker/build-push-action@", "actions/setup-python@")) for s in push["steps"])
+    assert "skopeo copy --all --preserve-digests oci-archive:image.tar" in runs
+    assert 'cosign sign --yes "$repository@$digest"' in runs
+    assert push["permissions"]["id-token"] == "write"
+
+
+def test_the_base_digest_is_recorded() -> None:
+    build = workflows()["publish.yml"]["jobs"]["build"]
+    built = next(s for s in build["steps"] if str(s.get("uses", "")).startswith("docker/build-push-action@"))
+    assert "BASE_DIGEST=${{ steps.meta.outputs.base-digest }}" in built["with"]["build-args"]
+    image = matrix.images()[0]
+    assert 'org.opencontainers.image.base.digest="${BASE_DIGEST}"' in (ROOT / image.dockerfile).read_text()
+
+
+def test_dependabot_watches_actions_and_locks() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    watched = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert {("github-actions", "/"), ("pip", "/requirements")} <= watched
+
+
+def test_the_compatibility_matrix_covers_every_python_at_both_ends() -> None:
+    workflow = workflows()["test.yml"]
+    job = workflow["jobs"]["compatibility"]
+    assert job["strategy"]["matrix"]["python"] == "${{ fromJSON(needs.matrix.outputs.pythons) }}"
+    assert job["strategy"]["matrix"]["resolution"] == ["lowest-direct", "highest"]
+    producer = next(s for s in workflow["jobs"]["matrix"]["steps"] if s.get("id") == "pythons")
+    assert "python3 scripts/matrix.py pythons" in producer["run"]
+    runs = " ".join(s.get("run", "") for s in job["steps"])
+    assert '--resolution "$RESOLUTION" --only-binary :all: --reinstall -r pyproject.toml' in runs
+    assert "tests/unit tests/host" in runs
