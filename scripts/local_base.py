@@ -223,8 +223,13 @@ def stage_cpython(prefix, xy, dest):
 
 
 def debian_python(base):
+    """The CPython version the suite's python3 brings: its pythonX.Y package's, not the python3 metapackage's."""
     out = output(["docker", "run", "--rm", base, "sh", "-c",
                   "apt-get update -qq && apt-cache show --no-all-versions python3"])
+    m = re.search(r"^Depends:.*\b(python3\.\d+) \(", out, re.M)
+    if m:
+        out = output(["docker", "run", "--rm", base, "sh", "-c",
+                      f"apt-get update -qq && apt-cache show --no-all-versions {m.group(1)}"])
     m = re.search(r"^Version: (\d+\.\d+\.\d+)", out, re.M)
     return m.group(1) if m else "unknown"
 

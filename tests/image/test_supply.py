@@ -11,7 +11,7 @@ from typing import Dict
 
 import pytest
 
-from tests.image.conftest import IMAGE_REPO, ROOT
+from tests.image.helpers import IMAGE_REPO, ROOT
 from tests.image.helpers import docker, tail
 
 sys.path.insert(0, str(ROOT / "scripts"))
