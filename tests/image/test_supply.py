@@ -11,8 +11,7 @@ from typing import Dict
 
 import pytest
 
-from tests.image.helpers import IMAGE_REPO, ROOT
-from tests.image.helpers import docker, tail
+from tests.image.helpers import IMAGE_REPO, ROOT, docker, tail
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import lock  # noqa: E402
