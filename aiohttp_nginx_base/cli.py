@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, control, health, prestart, processes, runtime, settings, stack, versions, workerclass
+from . import control, health, prestart, processes, runtime, settings, stack, versions, workerclass
 from .host import NginxMissing, gather
 from .prestart import StopGuard
 from .settings import SettingsError
