@@ -18,7 +18,7 @@ import shlex
 import statistics
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -26,7 +26,7 @@ from pytest_aiohttp_nginx.docker import ContainerError
 
 from benchmarks.containers import HERE, Session, cleanup_leftovers, default_image, image_id, stack_target, start
 from benchmarks.load import LoadOptions, check_wrk, write_script, wrk
-from benchmarks.measure import loadavg, machine
+from benchmarks.measure import cpu_ns, loadavg, machine
 from benchmarks.process import BenchError
 from benchmarks.report import write_raw
 
@@ -44,6 +44,11 @@ class Figure:
     path: str
     rps: List[float]
     bytes_per_response: List[float]  # wrk's bytes read per request: status line, headers and body
+    cpu_ms_per_1k: List[float] = field(default_factory=list)  # the container's CPU (nginx + gunicorn) per 1000 requests
+
+    @property
+    def cpu_median(self) -> Optional[float]:
+        return statistics.median(self.cpu_ms_per_1k) if self.cpu_ms_per_1k else None
 
     @property
     def rps_median(self) -> float:
@@ -80,11 +85,14 @@ def markdown(figures: List[Figure], command: str, image: str, date: str, nproc: 
         f"every client sends `{ACCEPT_GZIP}`; medians over the rounds. Bytes per response are what the client read:",
         "status line, headers and body. Requests/s are only comparable within one run, on an otherwise idle machine.",
         "",
-        "| Response | NGINX_GZIP | requests/s | bytes per response |",
-        "|---|---|---|---|",
+        "The container's CPU per 1000 requests (cgroup accounting) depends far less on other work than requests/s.",
+        "",
+        "| Response | NGINX_GZIP | requests/s | container CPU ms per 1000 requests | bytes per response |",
+        "|---|---|---|---|---|",
     ]
     for figure in figures:
-        lines.append(f"| `{figure.path}` | {int(figure.gzip)} | {figure.rps_median:,.0f} | {figure.bytes_median:,.0f} |")
+        cpu = "n/a" if figure.cpu_median is None else f"{figure.cpu_median:,.0f}"
+        lines.append(f"| `{figure.path}` | {int(figure.gzip)} | {figure.rps_median:,.0f} | {cpu} | {figure.bytes_median:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -118,12 +126,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     for target in session:
                         if options.warmup:
                             wrk(target.port, options.warmup, options, script, path, [ACCEPT_GZIP])
+                        before = cpu_ns(target.container or "")
                         got = wrk(target.port, options.duration, options, script, path, [ACCEPT_GZIP])
+                        after = cpu_ns(target.container or "")
                         if got.non2xx or got.socket_errors:
                             raise BenchError(f"{target.key} {path}: {got.non2xx} non-2xx, {got.socket_errors} socket errors")
                         figure = figures[f"{target.key} {name}"]
                         figure.rps.append(got.rps)
                         figure.bytes_per_response.append(got.bytes_read / max(1, got.requests))
+                        if before is not None and after is not None:
+                            figure.cpu_ms_per_1k.append((after - before) / 1e6 / max(1, got.requests) * 1000)
                         size = figure.bytes_per_response[-1]
                         print(f"round {round_ + 1}: {target.key} {path}: {got.rps:,.0f} req/s, {size:,.0f} B", flush=True)
         session.stop_all()
