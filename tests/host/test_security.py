@@ -283,6 +283,42 @@ def test_the_documented_include_keeps_the_real_client_in_a_custom_location(host_
     assert [f["for"] for f in seen["forwarded"]] == ["127.0.0.2"]
 
 
+def test_the_proof_is_never_sent_to_an_upstream_other_than_the_app(host_stack, tmp_path: Path) -> None:
+    # a user's location that proxies elsewhere (a partner API, another service) inherits the server's
+    # proxy_set_header lines: the per-start secret must not go with them, or that service could spoof clients
+    import http.server
+    import threading
+
+    seen: List[Dict[str, str]] = []
+
+    class Partner(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    partner = http.server.HTTPServer(("127.0.0.1", 0), Partner)
+    threading.Thread(target=partner.serve_forever, daemon=True).start()
+    try:
+        conf = tmp_path / "conf.d"
+        (conf / "server").mkdir(parents=True)
+        (conf / "server" / "partner.conf").write_text(f"location /partner/ {{\n    proxy_pass http://127.0.0.1:{partner.server_port};\n}}\n")
+        stack = host_stack("trust", env={"NGINX_CONF_DIR": str(conf)})
+        assert request(stack.port, "/partner/x")[0] == 200
+        assert len(seen) == 1
+        assert not [name for name in seen[0] if name.startswith("x-aiohttp-nginx")], seen[0]
+        # while the app itself still gets the real client through the generated headers
+        assert get_json(stack.port, "/client", source="127.0.0.2", headers=SPOOF)["remote"] == "127.0.0.2"
+    finally:
+        partner.shutdown()
+        partner.server_close()
+
+
 def test_a_client_cannot_choose_its_address_through_a_replacement_nginx_conf(open_dir: Path, stacks: List[HostStack]) -> None:
     app_dir, runtime, port = open_dir / "app", open_dir / "runtime", free_port()
     shutil.copytree(APPS / "trust", app_dir)
@@ -488,6 +524,39 @@ def test_a_host_outside_allowed_hosts_gets_421_from_nginx(open_dir: Path, stacks
     # the stack's own health check still passes
     health = cli(["healthcheck"], {"RUNTIME_DIR": str(runtime)})
     assert health.returncode == 0, health.stderr
+
+
+def raw_exchange(port: int, raw: bytes) -> bytes:
+    """One request as written, the whole answer (Connection: close)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(raw)
+        answer = b""
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return answer
+            answer += data
+
+
+def test_an_allowed_host_in_an_absolute_request_target_does_not_smuggle_another_host_header(
+    open_dir: Path, stacks: List[HostStack]
+) -> None:
+    # nginx's $host prefers the request line's host ("GET http://example.com/"), but the app is
+    # given the Host header: an allowed name in the target must not carry a forbidden Host through
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), "ALLOWED_HOSTS": "example.com"})
+    stacks.append(stack)
+    wait_until(
+        lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None,
+        20,
+        "the stack",
+    )
+    smuggled = raw_exchange(stack.port, b"GET http://example.com/client HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+    assert smuggled.startswith(b"HTTP/1.1 421"), smuggled
+    consistent = raw_exchange(stack.port, b"GET http://example.com/client HTTP/1.1\r\nHost: Example.com:80\r\nConnection: close\r\n\r\n")
+    assert consistent.startswith(b"HTTP/1.1 200"), consistent
+    assert json.loads(consistent.partition(b"\r\n\r\n")[2])["host"] == "Example.com:80"
 
 
 @pytest.mark.parametrize("value", ["exa mple.com", "*", "a..b", "*.*.example.com", "example.com/", "ex;ample.com"])
