@@ -143,17 +143,19 @@ def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str
         error_answers=ERROR_ANSWERS,
         error_prefix=ERROR_PREFIX,
         invalid_utf8=INVALID_UTF8,
+        upstream=trust.UPSTREAM,
     )
 
 
-def proxy_maps_conf(s: Settings) -> str:
-    """RUNTIME_DIR/proxy-maps.conf: who the client is (FORWARDED_ALLOW_IPS, PROXY_PROTOCOL), at http level."""
-    return _template("proxy-maps.conf.j2", s=s)
+def proxy_maps_conf(s: Settings, secret: str) -> str:
+    """RUNTIME_DIR/proxy-maps.conf: who the client is (FORWARDED_ALLOW_IPS, PROXY_PROTOCOL), at http level,
+    and this start's proof (see trust.py) for requests to the app's upstream alone."""
+    return _template("proxy-maps.conf.j2", s=s, secret=secret, upstream=trust.UPSTREAM)
 
 
-def proxy_headers_conf(secret: str) -> str:
-    """RUNTIME_DIR/proxy-headers.conf: the client headers for the app, with this start's proof (see trust.py)."""
-    return _template("proxy-headers.conf.j2", secret=secret, proof_header=trust.PROOF_HEADER, headers_conf=trust.HEADERS_CONF)
+def proxy_headers_conf() -> str:
+    """RUNTIME_DIR/proxy-headers.conf: the client headers for the app, with the proof proxy-maps.conf maps."""
+    return _template("proxy-headers.conf.j2", proof_header=trust.PROOF_HEADER, headers_conf=trust.HEADERS_CONF, maps_conf=trust.MAPS_CONF)
 
 
 def gunicorn_settings(s: Settings, host: Host) -> Dict[str, Any]:
@@ -223,8 +225,8 @@ def render(
     files = {
         NGINX_CONF: nginx_conf(s, host, output_pid),
         GUNICORN_JSON: gunicorn_json(s, host),
-        trust.HEADERS_CONF: proxy_headers_conf(secret),
-        trust.MAPS_CONF: proxy_maps_conf(s),
+        trust.HEADERS_CONF: proxy_headers_conf(),
+        trust.MAPS_CONF: proxy_maps_conf(s, secret),
     }
     if supervisord:
         files[SUPERVISORD_CONF] = supervisord_conf(s, host, password, reload)

@@ -5,7 +5,8 @@ the generated config: a location a user adds with its own `proxy_set_header` inh
 of the generated headers, and an APP_DIR/nginx.conf replacement may set none, so a client's
 own X-Real-IP would arrive untouched. So every start makes a random secret that only the
 stack's user can read (RUNTIME_DIR/run/proxy-secret, never the environment); the generated
-`proxy-headers.conf` sends it in PROOF_HEADER next to the client headers, and the worker
+`proxy-headers.conf` sends it in PROOF_HEADER next to the client headers - only to the app's
+upstream, never to another service a user's location proxies to - and the worker
 trusts X-Real-IP / X-Forwarded-Proto only when it matches, then removes it. Without the
 proof the app sees the socket's own peer, and no `Forwarded` header at all.
 """
@@ -23,6 +24,7 @@ PROOF_HEADER = "X-Aiohttp-Nginx-Proof"
 SECRET_NAME = "proxy-secret"  # in the directory of gunicorn's socket (RUNTIME_DIR/run)
 HEADERS_CONF = "proxy-headers.conf"  # in RUNTIME_DIR: the one include a custom location needs
 MAPS_CONF = "proxy-maps.conf"  # in RUNTIME_DIR: what proxy-headers.conf needs at http level
+UPSTREAM = "app"  # the generated upstream (gunicorn's socket): the only one the proof is sent to
 
 _PROOF = PROOF_HEADER.lower()
 # what leaves a request before the app sees it: the proof always, a Forwarded header nginx did not vouch for

@@ -45,9 +45,9 @@ def test_nobody_is_trusted_by_default(app_dir: Path, conf_dir: Path) -> None:
     s = make(app_dir, conf_dir)
     conf = render.nginx_conf(s, HOST)
     assert directives(conf, "set_real_ip_from") == [] and directives(conf, "real_ip_header") == []
-    geo = re.search(r"geo \$realip_remote_addr \$edge_trusted \{(.*?)\}", render.proxy_maps_conf(s), re.S)
-    assert geo and geo[1].split() == ["default", "0;"], render.proxy_maps_conf(s)
-    headers = render.proxy_headers_conf("proof")
+    geo = re.search(r"geo \$realip_remote_addr \$edge_trusted \{(.*?)\}", render.proxy_maps_conf(s, "proof"), re.S)
+    assert geo and geo[1].split() == ["default", "0;"], render.proxy_maps_conf(s, "proof")
+    headers = render.proxy_headers_conf()
     assert "proxy_set_header X-Forwarded-For $edge_forwarded_for" in headers
     assert 'proxy_set_header Forwarded "for=$aiohttp_nginx_forwarded_for;proto=$edge_scheme' in headers
 
@@ -58,7 +58,7 @@ def test_forwarded_allow_ips_become_realip_sources_and_trusted_peers(app_dir: Pa
     conf = render.nginx_conf(s, HOST)
     assert directives(conf, "set_real_ip_from") == ["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32"]
     assert directives(conf, "real_ip_header") == ["X-Forwarded-For"] and directives(conf, "real_ip_recursive") == ["on"]
-    geo = re.search(r"geo \$realip_remote_addr \$edge_trusted \{(.*?)\}", render.proxy_maps_conf(s), re.S)
+    geo = re.search(r"geo \$realip_remote_addr \$edge_trusted \{(.*?)\}", render.proxy_maps_conf(s, "proof"), re.S)
     assert geo and "10.0.0.0/8 1;" in geo[1] and "2001:db8::/32 1;" in geo[1]
     assert_nginx_accepts(s)
 
@@ -69,7 +69,7 @@ def test_proxy_protocol_listens_for_it_and_takes_the_client_from_it(app_dir: Pat
     conf = render.nginx_conf(s, HOST)
     assert all("proxy_protocol" in listen for listen in directives(conf, "listen")), directives(conf, "listen")
     assert directives(conf, "real_ip_header") == ["proxy_protocol"]
-    assert "geo $proxy_protocol_addr $edge_trusted" in render.proxy_maps_conf(s)
+    assert "geo $proxy_protocol_addr $edge_trusted" in render.proxy_maps_conf(s, "proof")
     assert_nginx_accepts(s)
 
 

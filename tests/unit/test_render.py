@@ -133,10 +133,18 @@ def test_every_request_is_proxied_to_the_app_upstream(app_dir: Path, conf_dir: P
     conf = render.nginx_conf(s, HOST)
     assert f"{s.runtime_dir}/proxy-headers.conf" in directives(conf, "include")
     assert set(directives(conf, "proxy_pass")) == {"http://app"}
-    headers = render.proxy_headers_conf("proof")
+    headers = render.proxy_headers_conf()
     assert "proxy_set_header X-Real-IP $edge_client_addr" in headers
     assert "proxy_set_header X-Forwarded-Proto $edge_scheme" in headers
-    assert f"proxy_set_header {trust.PROOF_HEADER} proof" in headers
+    assert f"proxy_set_header {trust.PROOF_HEADER} $aiohttp_nginx_proof" in headers
+
+
+def test_the_proof_is_mapped_for_the_app_upstream_alone(app_dir: Path, conf_dir: Path) -> None:
+    maps = render.proxy_maps_conf(make(app_dir, conf_dir), "0123abcd")
+    block = maps[maps.index("map $proxy_host $aiohttp_nginx_proof") :]
+    assert f"    {trust.UPSTREAM}  0123abcd;" in block
+    assert '    default  "";' in block  # nginx sends no header with an empty value
+    assert "0123abcd" not in render.proxy_headers_conf()
 
 
 @needs_nginx
