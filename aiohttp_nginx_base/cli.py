@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import control, health, prestart, processes, runtime, settings, stack, versions, workerclass
 from .host import NginxMissing, gather
@@ -119,13 +119,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     current = settings.load_location()
     # the running stack's own values win: prestart.sh may have exported others than `docker exec` sees
-    state = stack.running_state(current.runtime_dir)
-    if state:
-        port, path, allowed = int(state["listen_port"]), str(state["healthcheck_path"]), state.get("allowed_hosts")
-        proxy_protocol = bool(state.get("proxy_protocol", current.proxy_protocol))
-    else:
-        port, path, allowed = current.listen_port, current.healthcheck_path, current.allowed_hosts
-        proxy_protocol = current.proxy_protocol
+    try:
+        state = stack.running_state(current.runtime_dir)
+        port, path, allowed = (
+            _state_location(state) if state else (current.listen_port, current.healthcheck_path, current.allowed_hosts)
+        )
+    except control.StateError as exc:
+        _say(f"unhealthy: {exc}")
+        return 1
+    except (KeyError, TypeError, ValueError):
+        _say(f"unhealthy: {current.runtime_dir / control.STATE_FILE} names no usable port and path")
+        return 1
+    proxy_protocol = bool(state.get("proxy_protocol", current.proxy_protocol)) if state else current.proxy_protocol
     problem = health.probe(
         port,
         path,
@@ -137,6 +142,16 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         _say(f"unhealthy: {problem}")
         return 1
     return 0
+
+
+def _state_location(state: Dict[str, Any]) -> Tuple[int, str, Optional[List[str]]]:
+    """(port, path, allowed hosts) from the running stack's state; ValueError when they are not sane."""
+    port, path, allowed = int(state["listen_port"]), state["healthcheck_path"], state.get("allowed_hosts")
+    if not 0 < port < 65536 or not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError("not a port and path")
+    if allowed is not None and not (isinstance(allowed, list) and all(isinstance(h, str) for h in allowed)):
+        raise ValueError("not a list of hosts")
+    return port, path, allowed
 
 
 def cmd_reload(args: argparse.Namespace) -> int:

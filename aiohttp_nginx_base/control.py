@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from . import private
 STATE_FILE = Path("run") / "state.json"
 RESULT_FILE = Path("run") / "reload-result"
 RESULT_SIZE = 4096
+STATE_LIMIT = 65536  # bytes read at most from the state or result file
 STACK_VERBS = ("start", "run")  # `aiohttp-nginx start`, or host mode's `run`, which becomes the stack
 
 
@@ -59,22 +61,63 @@ def _is_stack(argv: List[str]) -> bool:
     return bool(set(STACK_VERBS) & set(argv)) and bool(names & {"aiohttp_nginx_base", "aiohttp-nginx", "__main__.py"})
 
 
+class StateError(Exception):
+    """A file at the state or result file's name that the stack did not write (one line)."""
+
+
+def read_json(path: Path) -> Optional[Tuple[Dict[str, Any], os.stat_result]]:
+    """A small JSON object and the stat of the file it came from; None when there is no file.
+
+    Whoever owns RUNTIME_DIR chooses what is at these names: a symlink is not followed, and
+    a FIFO (which would block), a device such as /dev/zero (endless) or a huge file is refused.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        why = "a symlink" if exc.errno == errno.ELOOP else exc.strerror
+        raise StateError(f"{path} is not a state file this stack wrote ({why})") from None
+    try:
+        info = os.fstat(fd)
+        data = os.read(fd, STATE_LIMIT + 1) if stat.S_ISREG(info.st_mode) else b""
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(info.st_mode) or len(data) > STATE_LIMIT:
+        raise StateError(f"{path} is not a state file this stack wrote (not a small regular file)")
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise StateError(f"{path} is not a state file this stack wrote (not JSON)") from None
+    if not isinstance(value, dict):
+        raise StateError(f"{path} is not a state file this stack wrote (not a JSON object)")
+    return value, info
+
+
 def find_stack(runtime_dir: Path) -> Tuple[Optional[int], str]:
     """(pid of the running stack, '') or (None, why not) - one line."""
     state_path = runtime_dir / STATE_FILE
     try:
-        top, state_info = os.stat(runtime_dir), os.lstat(state_path)
-        state = json.loads(state_path.read_text())
-        pid = int(state["pid"])
-    except FileNotFoundError:
+        top = os.stat(runtime_dir)
+        found = read_json(state_path)
+    except (FileNotFoundError, NotADirectoryError):
+        found = None
+    except StateError as exc:
+        return None, f"{exc}: not signalling anything"
+    except OSError as exc:
+        return None, f"{runtime_dir} cannot be read ({exc.strerror}): not signalling anything"
+    if found is None:
         return None, f"no running stack found in {runtime_dir} (is RUNTIME_DIR the same as the stack's?)"
-    except (OSError, ValueError, KeyError, TypeError):
+    state, state_info = found
+    try:
+        pid = int(state["pid"])
+    except (KeyError, TypeError, ValueError):
         return None, f"{state_path} is not a state file this stack wrote: not signalling anything"
     writable = private.GROUP_OTHER_WRITE
-    if stat.S_ISLNK(state_info.st_mode) or state_info.st_uid != top.st_uid or (top.st_mode | state_info.st_mode) & writable:
+    if state_info.st_uid != top.st_uid or (top.st_mode | state_info.st_mode) & writable:
         return (
             None,
-            f"{state_path} is not the stack's own (a link, writable by others, or owned unlike {runtime_dir}): not signalling pid {pid}",
+            f"{state_path} is not the stack's own (writable by others, or owned unlike {runtime_dir}): not signalling pid {pid}",
         )
     facts = _proc_facts(pid) if pid > 0 else None
     if facts is None:
@@ -106,10 +149,10 @@ def record_result(runtime_dir: Path, count: int, ok: bool, message: str) -> None
 
 def read_result(runtime_dir: Path) -> Optional[Dict[str, Any]]:
     try:
-        text = (runtime_dir / RESULT_FILE).read_text().strip()
-        return dict(json.loads(text)) if text else None
-    except (OSError, ValueError):
+        found = read_json(runtime_dir / RESULT_FILE)
+    except (OSError, StateError):
         return None  # not written yet, or read while being overwritten
+    return found[0] if found else None
 
 
 def request_reload(runtime_dir: Path, timeout: float) -> Tuple[bool, str]:

@@ -374,10 +374,12 @@ def _start(
 
 
 def running_state(runtime_dir: Path) -> Optional[Dict[str, Any]]:
+    """The running stack's state; None without one. Raises control.StateError (one line) for a file it did not write."""
     try:
-        return dict(json.loads((runtime_dir / STATE_FILE).read_text()))
-    except (OSError, ValueError):
+        found = control.read_json(runtime_dir / STATE_FILE)
+    except OSError:
         return None
+    return found[0] if found else None
 
 
 def reload(env: Mapping[str, str], host: Host, secret: str) -> Settings:

@@ -254,6 +254,32 @@ def test_reload_refuses_to_signal_a_process_that_is_not_our_stack(app_env: Dict[
         victim.wait()
 
 
+@pytest.mark.parametrize("plant", ["fifo", "zero", "garbage"])
+@pytest.mark.parametrize("verb", ["reload", "healthcheck"])
+def test_a_planted_state_file_cannot_hang_or_crash_reload_and_healthcheck(tmp_path: Path, verb: str, plant: str) -> None:
+    # whoever owns RUNTIME_DIR (the default is a fixed name in /tmp) chooses what is at run/state.json;
+    # root's `reload` or `healthcheck` must answer with one line, not block on a FIFO, read /dev/zero or crash
+    runtime = tmp_path / "runtime"
+    (runtime / "run").mkdir(parents=True, mode=0o700)
+    runtime.chmod(0o700)
+    state = runtime / "run" / "state.json"
+    if plant == "fifo":
+        os.mkfifo(state, 0o600)
+    elif plant == "zero":
+        state.symlink_to("/dev/zero")
+    else:
+        state.write_text(json.dumps({"pid": 1, "listen_port": "not a port", "healthcheck_path": 7}))
+    result = subprocess.run(
+        [sys.executable, "-m", "aiohttp_nginx_base", verb, *(["--timeout", "1"] if verb == "reload" else [])],
+        env=base_env(RUNTIME_DIR=str(runtime)),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode != 0, result
+    assert one_line(result).startswith("aiohttp-nginx: "), result.stderr
+
+
 # --- 2. client trust: X-Real-IP / X-Forwarded-Proto / Forwarded
 
 
