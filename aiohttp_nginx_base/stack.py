@@ -111,6 +111,7 @@ class Supervision:
         self.guard = guard
         self.secret = ""  # this start's proof, set by start(): kept across reloads
         self.reloads = 0
+        self.early_hup = False  # a reload asked for before supervisord's handlers were in place
         self.failure = ""
         self.fast_stop = False
         self.options: Any = None
@@ -141,6 +142,8 @@ class Supervision:
             signal.signal(signal.SIGINT, self._on_term)
             if self.guard and self.guard.signal:  # a stop requested before these handlers were in place
                 self._on_stop_signal(self.guard.signal)
+            elif self.early_hup:
+                self._on_hup(signal.SIGHUP, None)
 
         options.setsignals = setsignals
         self._responsive_poll(options)
@@ -216,6 +219,15 @@ class Supervision:
         processes.signal_pidfile(self.settings.runtime_dir / "nginx.pid", signal.SIGTERM)
         processes.signal_pidfile(self.settings.runtime_dir / GUNICORN_PID, signal.SIGINT)
         self.options.signal_receiver.receive(signal.SIGTERM, frame)
+
+    def hold_reloads(self) -> None:
+        """From now on `reload` can find the stack: SIGHUP's default action would end it
+        until supervisord's handlers are in, so a SIGHUP is remembered and answered then."""
+
+        def remember(signum: int, frame: Optional[FrameType]) -> None:
+            self.early_hup = True
+
+        signal.signal(signal.SIGHUP, remember)
 
     def _on_hup(self, signum: int, frame: Optional[FrameType]) -> None:
         # a failed reload must not end the stack: the running configs and processes stay as they are,
@@ -354,6 +366,9 @@ def _start(
     secret = trust.new_secret()  # per start; readable by this user only, never in the environment
     paths = runtime.render_into(settings, host, secret=secret, reload=reload_code, output_pid=os.getpid())
     control.prepare_result(settings.runtime_dir)
+    supervision = Supervision(settings, host, paths[render.SUPERVISORD_CONF], os.environ if env is None else env, guard)
+    supervision.secret = secret  # kept across reloads
+    supervision.hold_reloads()  # before the state file lets `reload` find us
     # what `reload` and `healthcheck` (run later through `docker exec`) need to find us, and recognise us by
     state = json.dumps({**settings.as_dict(), **control.identity()})
     private.write_private_files(settings.runtime_dir / STATE_FILE.parent, {STATE_FILE.name: state})
@@ -365,8 +380,6 @@ def _start(
         flush=True,
     )
     try:
-        supervision = Supervision(settings, host, paths[render.SUPERVISORD_CONF], os.environ if env is None else env, guard)
-        supervision.secret = secret  # kept across reloads
         return supervision.run()
     finally:
         if cleanup:

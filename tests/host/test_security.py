@@ -14,6 +14,7 @@ import os
 import pwd
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -278,6 +279,27 @@ def test_a_planted_state_file_cannot_hang_or_crash_reload_and_healthcheck(tmp_pa
     )
     assert result.returncode != 0, result
     assert one_line(result).startswith("aiohttp-nginx: "), result.stderr
+
+
+def test_a_reload_as_soon_as_the_state_file_appears_does_not_kill_the_stack(open_dir: Path, stacks: List[HostStack]) -> None:
+    # `aiohttp-nginx reload` believes the state file as soon as it exists; SIGHUP's default action ends
+    # a process, so the stack must already answer it then (host mode: the stack is not PID 1)
+    import time
+
+    from aiohttp_nginx_base import control
+
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime)})
+    stacks.append(stack)
+    deadline = time.monotonic() + 30
+    while not (runtime / control.STATE_FILE).exists():  # polled tightly: the window is the point
+        assert time.monotonic() < deadline and stack.proc.poll() is None, stack.output
+    pid, problem = control.find_stack(runtime)
+    assert pid == stack.proc.pid, problem
+    os.kill(pid, signal.SIGHUP)
+    stack.wait_ready()
+    assert request(stack.port, "/")[0] == 200
 
 
 # --- 2. client trust: X-Real-IP / X-Forwarded-Proto / Forwarded
