@@ -25,6 +25,7 @@ from .settings import Settings, SettingsError
 
 STATE_FILE = control.STATE_FILE
 GUNICORN_PID = Path("run") / "gunicorn.pid"
+NGINX_PID = Path("nginx.pid")  # as nginx.conf.j2's `pid`
 PROGRAMS = ("gunicorn", "nginx")
 
 
@@ -216,7 +217,7 @@ class Supervision:
     def _on_quit(self, signum: int, frame: Optional[FrameType]) -> None:
         # fast stop: nginx's and gunicorn's own quick-shutdown signals, then the usual shutdown
         self.fast_stop = True
-        processes.signal_pidfile(self.settings.runtime_dir / "nginx.pid", signal.SIGTERM)
+        processes.signal_pidfile(self.settings.runtime_dir / NGINX_PID, signal.SIGTERM)
         processes.signal_pidfile(self.settings.runtime_dir / GUNICORN_PID, signal.SIGINT)
         self.options.signal_receiver.receive(signal.SIGTERM, frame)
 
@@ -363,6 +364,16 @@ def _start(
     check_port(settings.listen_port, host)
     runtime.check_workers_reach(settings, host)
     runtime.prepare(settings, host)
+    other, _ = control.find_stack(settings.runtime_dir)
+    if other is not None and other != os.getpid():
+        raise SettingsError("RUNTIME_DIR", str(settings.runtime_dir), f"a directory no other stack runs from (pid {other} does)")
+    # pid files a killed stack left behind name processes that are not ours any more: until nginx and
+    # gunicorn write theirs, a reload or fast stop would signal them, and gunicorn refuses to start over a live one
+    for stale in (NGINX_PID, GUNICORN_PID):
+        try:
+            os.unlink(settings.runtime_dir / stale)
+        except FileNotFoundError:
+            pass
     secret = trust.new_secret()  # per start; readable by this user only, never in the environment
     paths = runtime.render_into(settings, host, secret=secret, reload=reload_code, output_pid=os.getpid())
     control.prepare_result(settings.runtime_dir)
@@ -404,5 +415,5 @@ def reload(env: Mapping[str, str], host: Host, secret: str) -> Settings:
     current = settings.load(env, host=host)
     runtime.render_into(current, host, secret=secret, supervisord=False, output_pid=os.getpid())
     processes.signal_pidfile(current.runtime_dir / GUNICORN_PID, signal.SIGHUP)  # new workers; old ones finish gracefully
-    processes.signal_pidfile(current.runtime_dir / "nginx.pid", signal.SIGHUP)
+    processes.signal_pidfile(current.runtime_dir / NGINX_PID, signal.SIGHUP)
     return current

@@ -302,6 +302,49 @@ def test_a_reload_as_soon_as_the_state_file_appears_does_not_kill_the_stack(open
     assert request(stack.port, "/")[0] == 200
 
 
+def test_pid_files_left_by_a_killed_stack_are_not_signalled(open_dir: Path, stacks: List[HostStack]) -> None:
+    # a stack killed with SIGKILL leaves nginx.pid and gunicorn.pid behind; until the new nginx and
+    # gunicorn write theirs, a reload would signal whatever process now has those pids
+    import time
+
+    from aiohttp_nginx_base import control
+
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    (runtime / "run").mkdir(parents=True, mode=0o700)
+    runtime.chmod(0o700)
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        for stale in (runtime / "nginx.pid", runtime / "run" / "gunicorn.pid"):
+            stale.write_text(f"{victim.pid}\n")
+        stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime)})
+        stacks.append(stack)
+        deadline = time.monotonic() + 30
+        while not (runtime / control.STATE_FILE).exists():
+            assert time.monotonic() < deadline and stack.proc.poll() is None, stack.output
+        os.kill(stack.proc.pid, signal.SIGHUP)  # before nginx and gunicorn run
+        stack.wait_ready()
+        with pytest.raises(subprocess.TimeoutExpired):
+            victim.wait(0.5)  # SIGHUP would have ended it
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_a_second_stack_on_a_running_stacks_runtime_dir_is_refused_with_one_line(open_dir: Path, stacks: List[HostStack]) -> None:
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    first = start_stack(app_dir, {"RUNTIME_DIR": str(runtime)})
+    stacks.append(first)
+    first.wait_ready()
+    second = start_stack(app_dir, {"RUNTIME_DIR": str(runtime)})
+    stacks.append(second)
+    assert second.proc.wait(30) == 2, second.output
+    assert f"pid {first.proc.pid} does" in second.output, second.output
+    assert "Traceback" not in second.output
+    assert request(first.port, "/")[0] == 200
+
+
 # --- 2. client trust: X-Real-IP / X-Forwarded-Proto / Forwarded
 
 
