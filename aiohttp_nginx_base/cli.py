@@ -44,6 +44,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     current = settings.load(host=host)
     out = Path(args.out).resolve() if args.out else None
     if out is None:
+        # a running stack's configs and per-start secret are its own: overwritten, its next worker
+        # would read a secret nginx does not send (and lose the client address) - reload re-renders
+        running, _ = control.find_stack(current.runtime_dir)
+        if running is not None:
+            raise SettingsError(
+                "RUNTIME_DIR", str(current.runtime_dir), f"a directory no running stack uses (pid {running} does: use --out DIR, or reload)"
+            )
         runtime.prepare(current, host)
     for path in runtime.render_into(current, host, out).values():
         print(path)
@@ -217,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     verb("config", cmd_config, "Print the effective settings as JSON (after validation).")
     sub = verb("variables", cmd_variables, "List every environment variable, its default and what it allows.")
     sub.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
-    sub = verb("render", cmd_render, "Write nginx.conf, gunicorn.conf.py and supervisord.conf (default: into RUNTIME_DIR).")
+    sub = verb("render", cmd_render, "Write nginx.conf, gunicorn.json and supervisord.conf (default: into RUNTIME_DIR).")
     sub.add_argument("--out", metavar="DIR", help="write into DIR instead")
     verb("check", cmd_check, "Validate the settings and run `nginx -t` on the generated nginx config.")
     sub = verb("start", cmd_start, "Validate, render and run supervisord with gunicorn and nginx (what /start.sh runs).")

@@ -345,6 +345,23 @@ def test_a_second_stack_on_a_running_stacks_runtime_dir_is_refused_with_one_line
     assert request(first.port, "/")[0] == 200
 
 
+def test_render_refuses_to_overwrite_a_running_stacks_configs_and_secret(open_dir: Path, stacks: List[HostStack]) -> None:
+    # `docker exec ... aiohttp-nginx render` to look at the configs would replace the running stack's
+    # per-start secret: its next gunicorn worker would then trust no request nginx sends
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime)})
+    stacks.append(stack)
+    stack.wait_ready()
+    secret = (runtime / "run" / "proxy-secret").read_text()
+    result = cli(["render"], {"RUNTIME_DIR": str(runtime), "APP_DIR": str(app_dir)})
+    assert result.returncode == 2, result
+    assert f"pid {stack.proc.pid} does" in one_line(result)
+    assert (runtime / "run" / "proxy-secret").read_text() == secret
+    elsewhere = cli(["render", "--out", str(open_dir / "out")], {"RUNTIME_DIR": str(runtime), "APP_DIR": str(app_dir)})
+    assert elsewhere.returncode == 0, elsewhere.stderr
+
+
 # --- 2. client trust: X-Real-IP / X-Forwarded-Proto / Forwarded
 
 
