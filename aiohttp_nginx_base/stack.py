@@ -317,7 +317,7 @@ class Drain:
         run_dir = self.settings.runtime_dir
         if not self.stopping:
             self.stopping = True
-            if processes.signal_pidfile(run_dir / "nginx.pid", signal.SIGQUIT):
+            if processes.signal_pidfile(run_dir / NGINX_PID, signal.SIGQUIT):
                 _wait_refused(self.settings.listen_port, self.LISTENER_CLOSE_WAIT)
             self.deadline = time.monotonic() + self.NGINX_FIRST
             if not self.nginx_ended():
