@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from . import cpus
+from . import appspec, cpus
 
 if TYPE_CHECKING:
     from .host import Host
@@ -156,14 +156,25 @@ class LogTarget(Parser):
 
 
 class AppSpec(Parser):
-    allowed = "'module:variable', e.g. app:app, main:app or pkg.web:create_app"
+    allowed = "'module:variable' or 'module:factory(literal args)', e.g. app:app, pkg.web:create_app or app:create_app('prod')"
 
     def __call__(self, name: str, raw: str) -> str:
-        value = raw.strip()
-        ident = r"[A-Za-z_][A-Za-z0-9_]*"
-        if not re.fullmatch(rf"{ident}(\.{ident})*:{ident}(\(\))?", value):
-            raise self.fail(name, raw)
-        return value
+        try:
+            appspec.parse(raw)
+        except ValueError:
+            raise self.fail(name, raw) from None
+        return raw.strip()
+
+
+class AppVariable(Parser):
+    allowed = "a variable name or a factory call with literal arguments, e.g. app, create_app or create_app('prod')"
+
+    def __call__(self, name: str, raw: str) -> str:
+        try:
+            appspec.parse(f"app:{raw}")
+        except ValueError:
+            raise self.fail(name, raw) from None
+        return raw.strip()
 
 
 class Identifier(Parser):
@@ -275,7 +286,7 @@ VARIABLES: Tuple[Variable, ...] = (
         "APP_MODULE",
         None,
         AppSpec(),
-        "The app to serve as `module:variable`; wins over MODULE_NAME/VARIABLE_NAME. An async factory (`async def create_app()`) works too.",
+        "The app to serve as `module:variable`, or `module:factory(args)` with literal arguments; wins over MODULE_NAME/VARIABLE_NAME. See [Your app](#your-app) for what the variable may be.",
         "app",
     ),
     Variable(
@@ -285,7 +296,13 @@ VARIABLES: Tuple[Variable, ...] = (
         "Module of the app. Default: `app.main` if `app/main.py` exists, else `main` if `main.py` exists, else `app`.",
         "app",
     ),
-    Variable("VARIABLE_NAME", "app", Identifier(dotted=False), "Name of the `web.Application` (or async factory) in that module.", "app"),
+    Variable(
+        "VARIABLE_NAME",
+        "app",
+        AppVariable(),
+        "The app in that module: a `web.Application`, or a plain or async factory (called once per worker, `create_app(args)` passes literal arguments).",
+        "app",
+    ),
     Variable(
         "PRE_START_PATH",
         "$APP_DIR/prestart.sh",

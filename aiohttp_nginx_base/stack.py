@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, Dict, Mapping, Optional, Set, Tuple
 
-from . import control, private, processes, render, runtime, settings, trust
+from . import control, private, processes, render, runfiles, runtime, settings, trust
 from .host import Host, gather
 from .prestart import StopGuard
 from .settings import Settings, SettingsError
@@ -114,6 +114,7 @@ class Supervision:
         self.reloads = 0
         self.early_hup = False  # a reload asked for before supervisord's handlers were in place
         self.failure = ""
+        self.app_failed = False  # the failure is the app's: its one-line reason is the last line
         self.fast_stop = False
         self.options: Any = None
         self.running: Set[str] = set()
@@ -152,7 +153,8 @@ class Supervision:
         options.close_httpservers()
         options.close_logger()
         if self.failure and not self.fast_stop:
-            print(f"aiohttp-nginx: stopped because {self.failure}", file=sys.stderr, flush=True)
+            said = self.failure if self.app_failed else f"stopped because {self.failure}"
+            print(f"aiohttp-nginx: {said}", file=sys.stderr, flush=True)
             return 1
         return 0
 
@@ -205,7 +207,12 @@ class Supervision:
         processes.end_group(self.groups.get(name))
         status = event.process.exitstatus
         self.failure = f"{name} could not be started" if status is None else f"{name} exited unexpectedly (exit status {status})"
-        print(f"aiohttp-nginx: {self.failure}; stopping", file=sys.stderr, flush=True)
+        # a worker that could not load the app left the reason (worker.py): said once, last
+        reason = runfiles.read(self.settings.runtime_dir / "run", runfiles.LOAD_FAILURE) if name == "gunicorn" else ""
+        if reason:
+            self.failure, self.app_failed = f"the app failed to load: {reason}", True
+        else:
+            print(f"aiohttp-nginx: {self.failure}; stopping", file=sys.stderr, flush=True)
         self.options.mood = SupervisorStates.SHUTDOWN
 
     def _on_stop_signal(self, signum: int) -> None:
@@ -374,6 +381,7 @@ def _start(
             os.unlink(settings.runtime_dir / stale)
         except FileNotFoundError:
             pass
+    runfiles.clear(settings.runtime_dir / "run")  # what the workers said last time is not this start's
     secret = trust.new_secret()  # per start; readable by this user only, never in the environment
     paths = runtime.render_into(settings, host, secret=secret, reload=reload_code, output_pid=os.getpid())
     control.prepare_result(settings.runtime_dir)

@@ -1,6 +1,6 @@
 """The gunicorn worker class the stack runs by default.
 
-Two things on top of aiohttp's own GunicornWebWorker:
+On top of aiohttp's own GunicornWebWorker:
 - the event loop is uvloop's (when installed), created directly rather than
   through the event-loop-policy API that Python 3.14 deprecates;
 - behind nginx on a unix socket, `request.remote` would be empty and
@@ -8,22 +8,29 @@ Two things on top of aiohttp's own GunicornWebWorker:
   (overwriting whatever the client sent) together with this start's proof
   (see trust.py); the worker trusts those two headers only on its unix socket
   and only with the proof, which it removes before the app sees the request.
+- the app is found by loader.py (run_app scripts, plain and async factories),
+  and an app that fails to load is reported once for all workers, in one line
+  that `aiohttp-nginx start` prints last.
+
+aiohttp internals it relies on are each behind one small function below (their
+unit tests name the attribute): a change upstream fails one clear test.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import socket
-import traceback
+import sys
+from pathlib import Path
 from types import FrameType
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
+from gunicorn.arbiter import Arbiter
 
-from . import trust
+from . import loader, runfiles, trust
 
 try:
     import uvloop
@@ -32,6 +39,32 @@ except ImportError:  # pragma: no cover - Windows, or a platform without wheels
 
 _WRAPPED = "_aiohttp_nginx_real_client"
 RELOAD_POLL_SECONDS = 0.25
+APP_LOAD_ERROR = Arbiter.APP_LOAD_ERROR  # the exit status that makes gunicorn's arbiter stop ("App failed to load.")
+
+
+# --- aiohttp's private attributes, one function each
+
+
+def reified(request: web.BaseRequest) -> Dict[str, Any]:
+    """aiohttp private: `BaseRequest._cache`, where `@reify` keeps `remote`, `scheme` and the like once computed."""
+    return request._cache
+
+
+def request_factory(app: web.Application) -> Callable[..., web.BaseRequest]:
+    """aiohttp private: `Application._make_request`, which makes each request object the app's handlers see."""
+    return app._make_request
+
+
+def replace_request_factory(app: web.Application, factory: Callable[..., web.BaseRequest]) -> None:
+    # object.__setattr__: aiohttp's debug mode warns about attributes it does not know
+    object.__setattr__(app, "_make_request", factory)
+
+
+def wake_serving_loop(worker: GunicornWebWorker) -> None:
+    """aiohttp private: `GunicornWebWorker._notify_waiter_done` ends the serving loop's 1-second wait."""
+    wake = getattr(worker, "_notify_waiter_done", None)
+    if wake is not None:
+        wake()
 
 
 def apply_client_headers(request: web.BaseRequest, trusted: bool) -> web.BaseRequest:
@@ -45,10 +78,10 @@ def apply_client_headers(request: web.BaseRequest, trusted: bool) -> web.BaseReq
     headers = request.headers
     remote = headers.get("X-Real-IP")
     if remote:
-        request._cache["remote"] = remote
+        reified(request)["remote"] = remote
     scheme = headers.get("X-Forwarded-Proto")
     if scheme in ("http", "https"):
-        request._cache["scheme"] = scheme
+        reified(request)["scheme"] = scheme
     return request
 
 
@@ -58,14 +91,13 @@ def add_real_client(app: web.Application, secret: Optional[str] = None) -> web.A
     Without `secret` nothing is trusted."""
     if getattr(app, _WRAPPED, False):
         return app
-    make_request = app._make_request
+    make_request = request_factory(app)
 
     def make_request_with_client(message: Any, *args: Any, **kwargs: Any) -> web.Request:
         message, trusted = trust.take_proof(message, secret)
         return apply_client_headers(make_request(message, *args, **kwargs), trusted)  # type: ignore[return-value]
 
-    # object.__setattr__: aiohttp's debug mode warns about attributes it does not know
-    object.__setattr__(app, "_make_request", make_request_with_client)
+    replace_request_factory(app, make_request_with_client)
     object.__setattr__(app, _WRAPPED, True)
     answer_readiness(app, ready_path(os.environ))
     return app
@@ -109,19 +141,50 @@ class Worker(GunicornWebWorker):
         super(GunicornWebWorker, self).init_process()
 
     def load_wsgi(self) -> None:
-        """With --reload, an app that fails to load answers 500 with the error until a fix is saved.
+        """Find the app (loader.py); one that fails to load stops the stack with its reason, said once.
 
-        gunicorn does this only for a SyntaxError and with a WSGI error app, which an
-        aiohttp worker cannot serve: the worker would fail to boot and stop the stack.
+        With --reload, it answers 500 with the error until a fix is saved instead: gunicorn does
+        that only for a SyntaxError and with a WSGI error app, which an aiohttp worker cannot serve.
         """
-        if not self.cfg.reload:
-            super().load_wsgi()
-            return
         try:
-            self.wsgi: Any = self.app.wsgi()
-        except Exception as exc:  # noqa: BLE001 - any import-time error, shown until fixed
-            self.log.exception("the app failed to load; it reloads when a fix is saved")
-            self.wsgi = _error_app("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+            loaded = loader.load(getattr(self.app, "app_uri", None) or self.cfg.wsgi_app)
+        except loader.LoadError as error:
+            if not self._load_failed(error):
+                sys.exit(self.exit_code)
+            return
+        run_dir = self._run_dir()
+        if loaded.note and (run_dir is None or runfiles.claim(run_dir, runfiles.RUN_APP_NOTE)):
+            _say(loaded.note)
+        self.wsgi: Any = loaded.target
+
+    def _run_dir(self) -> Optional[Path]:
+        """RUNTIME_DIR/run, where the stack keeps gunicorn's pid file; None when run without the stack."""
+        return Path(self.cfg.pidfile).parent if self.cfg.pidfile else None
+
+    def _load_failed(self, error: loader.LoadError) -> bool:
+        """True when the worker goes on, serving the error (--reload); else the failure is reported
+        and exit_code set: the worker that reported it makes the arbiter stop, the others leave
+        quietly (a second APP_LOAD_ERROR while the arbiter halts would add its HaltServer traceback)."""
+        shown = loader.app_traceback(error.cause) if error.cause is not None else ""
+        if self.cfg.reload:
+            self.log.error("the app failed to load; it reloads when a fix is saved\n%s%s", shown, error.line)
+            self.wsgi = _error_app(f"{shown}{error.line}")
+            return True
+        self._report_load_failure(error, shown)
+        return False
+
+    def _report_load_failure(self, error: loader.LoadError, shown: str) -> None:
+        """The first worker to fail shows the app's traceback and leaves the one-line reason for the stack,
+        which prints it last; the others, failing the same way at the same moment, stay quiet."""
+        run_dir = self._run_dir()
+        if run_dir is not None and not runfiles.claim(run_dir, runfiles.LOAD_FAILURE, error.line):
+            self.exit_code = 0
+            return
+        self.exit_code = APP_LOAD_ERROR
+        if shown:
+            self.log.error("the app failed to load:\n%s", shown.rstrip("\n"))
+        if run_dir is None:
+            _say(f"the app failed to load: {error.line}")
 
     def handle_quit(self, sig: int, frame: Optional[FrameType]) -> None:
         # gunicorn sends QUIT/INT to workers only for a quick shutdown; aiohttp's
@@ -139,11 +202,19 @@ class Worker(GunicornWebWorker):
     def _stop_now(self) -> None:
         # start stopping now rather than at the serving loop's next 1-second tick
         self.alive = False
-        wake = getattr(self, "_notify_waiter_done", None)
-        if wake is not None:
-            wake()
+        wake_serving_loop(self)
 
     async def _run(self) -> None:
+        """Extends aiohttp's private `GunicornWebWorker._run` (the worker's whole life in its loop):
+        an async factory is awaited here first, so that one that raises is a failed load."""
+        if not isinstance(self.wsgi, web.Application):
+            try:
+                made = await loader.made_by(self.wsgi)
+            except loader.LoadError as error:
+                if not self._load_failed(error):
+                    return  # through aiohttp's run(), which closes the loop and exits with exit_code
+            else:
+                self.wsgi = made if isinstance(made, web.Application) else _returning(made)
         if self._behind_nginx():
             self.wsgi = _wrap(self.wsgi, trust.secret_beside(self.sockets[0].getsockname()))
         watcher = self.loop.create_task(self._reload_on_change(os.getcwd())) if self.cfg.reload else None
@@ -196,19 +267,26 @@ def _error_app(text: str) -> web.Application:
     return app
 
 
-def _wrap(target: Any, secret: Optional[str] = None) -> Any:
-    """Add the client hook to an app, or to what an async factory returns."""
+def _say(message: str) -> None:
+    print(f"aiohttp-nginx: {message}", file=sys.stderr, flush=True)
+
+
+def _returning(runner: web.AppRunner) -> loader.Factory:
+    # aiohttp's worker serves an Application, or what an async function returns
+    async def factory() -> web.AppRunner:
+        return runner
+
+    return factory
+
+
+def _wrap(target: Union[web.Application, loader.Factory], secret: Optional[str] = None) -> Union[web.Application, loader.Factory]:
+    """Add the client hook to an app, or to the AppRunner an async function returns."""
     if isinstance(target, web.Application):
         return add_real_client(target, secret)
-    if not inspect.iscoroutinefunction(target):
-        return target  # aiohttp's worker reports the error
 
     async def factory() -> Any:
         made = await target()
-        if isinstance(made, web.AppRunner):
-            add_real_client(made.app, secret)
-        elif isinstance(made, web.Application):
-            add_real_client(made, secret)
+        add_real_client(made.app if isinstance(made, web.AppRunner) else made, secret)
         return made
 
     return factory

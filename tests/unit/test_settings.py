@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from aiohttp_nginx_base import cli, render, stack
+from aiohttp_nginx_base import appspec, cli, render, stack
 from aiohttp_nginx_base.host import gather
 from aiohttp_nginx_base.settings import (
     DEFAULT_WORKER,
@@ -26,6 +26,7 @@ from aiohttp_nginx_base.settings import (
     AbsPath,
     AddressList,
     AppSpec,
+    AppVariable,
     Bool,
     Choice,
     DottedClass,
@@ -356,8 +357,8 @@ def _syntax_accepts(var: Variable, raw: str) -> bool:
             or (value.startswith("/") and not re.search(r"[\s'\"{};$\\]", value))
         )
     ident = r"[A-Za-z_][A-Za-z0-9_]*"
-    if isinstance(parser, AppSpec):
-        return bool(re.fullmatch(rf"{ident}(\.{ident})*:{ident}(\(\))?", value))
+    if isinstance(parser, (AppSpec, AppVariable)):
+        return _parses_as_app(value if isinstance(parser, AppSpec) else f"app:{value}")
     if isinstance(parser, Identifier):
         return bool(re.fullmatch(rf"{ident}(\.{ident})*" if parser.dotted else ident, value))
     if isinstance(parser, DottedClass):
@@ -368,6 +369,14 @@ def _syntax_accepts(var: Variable, raw: str) -> bool:
         label = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
         return all(re.fullmatch(rf"(\*\.)?{label}(\.{label})*\.?", part.strip().lower()) for part in value.split(","))
     pytest.fail(f"{var.name}: no documented expectation for parser {type(parser).__name__}; add one here")
+
+
+def _parses_as_app(spec: str) -> bool:
+    try:
+        appspec.parse(spec)
+    except ValueError:
+        return False
+    return True
 
 
 def _user_exists(name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 from typing import Any, Dict, List, Optional
 
@@ -153,15 +154,64 @@ def test_wrap_covers_an_app_and_what_a_factory_returns() -> None:
         return made
 
     factory = worker._wrap(create_app)
+    assert not isinstance(factory, web.Application)
     assert asyncio.run(factory()) is made
     assert getattr(made, worker._WRAPPED)
 
 
-def test_wrap_leaves_anything_else_for_aiohttp_to_report() -> None:
-    def not_an_app() -> None:
-        return None
+def test_wrap_covers_the_app_of_a_runner() -> None:
+    runner = web.AppRunner(web.Application())
+    factory = worker._wrap(worker._returning(runner))
+    assert not isinstance(factory, web.Application)
+    assert asyncio.run(factory()) is runner
+    assert getattr(runner.app, worker._WRAPPED)
 
-    assert worker._wrap(not_an_app) is not_an_app
+
+# --- aiohttp's private attributes the worker relies on: each test names one, so an upstream change fails here
+
+
+def test_aiohttp_private_request_cache_holds_remote_and_scheme() -> None:
+    request = make_mocked_request("GET", "/", transport=_Transport(("192.0.2.1", 1)))
+    cache = worker.reified(request)
+    assert cache is request._cache
+    cache["remote"], cache["scheme"] = "203.0.113.9", "https"
+    assert (request.remote, request.scheme) == ("203.0.113.9", "https")
+
+
+def test_aiohttp_private_application_make_request_is_the_request_factory() -> None:
+    app = web.Application()
+    original = app._make_request
+    assert worker.request_factory(app) == original
+    assert callable(original)
+
+    def replacement(*args: Any, **kwargs: Any) -> web.BaseRequest:
+        return original(*args, **kwargs)
+
+    worker.replace_request_factory(app, replacement)
+    assert app._make_request is replacement
+
+
+def test_aiohttp_private_gunicorn_worker_run_and_notify_waiter_done_exist() -> None:
+    from aiohttp.worker import GunicornWebWorker
+
+    # Worker._run extends aiohttp's; run() must still drive it
+    assert inspect.iscoroutinefunction(GunicornWebWorker._run)
+    assert "self._run()" in inspect.getsource(GunicornWebWorker.run)
+    # the serving loop's waiter: wake_serving_loop() calls it to stop without its 1-second wait
+    assert "_notify_waiter_done" in vars(GunicornWebWorker)
+    called = []
+    w = Worker.__new__(Worker)
+    w._notify_waiter_done = lambda: called.append(True)  # type: ignore[method-assign]
+    worker.wake_serving_loop(w)
+    assert called == [True]
+
+
+def test_aiohttp_worker_exit_code_is_what_run_exits_with() -> None:
+    from aiohttp.worker import GunicornWebWorker
+
+    # a failed async factory leaves through run() with exit_code = APP_LOAD_ERROR
+    assert "sys.exit(self.exit_code)" in inspect.getsource(GunicornWebWorker.run)
+    assert worker.APP_LOAD_ERROR == 4
 
 
 def _worker_on(*sockets: socket.socket) -> Worker:
