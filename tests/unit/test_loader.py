@@ -134,7 +134,10 @@ def test_an_async_factory_with_arguments(app_dir: Path) -> None:
     [
         ("web.run_app(app)", ""),
         ("web.run_app(app, host='0.0.0.0', port=8080)", "; ignored: host, port (nginx listens on LISTEN_PORT)"),
-        ("web.run_app(app, access_log=None, shutdown_timeout=3)", "; ignored: access_log (nginx writes the access log: set ACCESS_LOG); shutdown_timeout (set GRACEFUL_TIMEOUT)"),
+        (
+            "web.run_app(app, access_log=None, shutdown_timeout=3)",
+            "; ignored: access_log (nginx writes the access log: set ACCESS_LOG); shutdown_timeout (set GRACEFUL_TIMEOUT)",
+        ),
     ],
 )
 def test_run_app_at_import_is_served_and_the_rest_of_the_module_does_not_run(app_dir: Path, call: str, expected_ignored: str) -> None:
@@ -234,7 +237,10 @@ def test_a_factory_called_without_its_arguments(app_dir: Path) -> None:
     [
         ("app = None", "app is None"),
         ("app = {'routes': []}", "app is a dict"),
-        ("from aiohttp import web\napp = web.AppRunner(web.Application())", "app is a web.AppRunner (return it from an async function instead)"),
+        (
+            "from aiohttp import web\napp = web.AppRunner(web.Application())",
+            "app is a web.AppRunner (return it from an async function instead)",
+        ),
         ("def app():\n    return 'hello'", "app() returned a str"),
         ("async def app():\n    return None", "the async factory returned None"),
     ],

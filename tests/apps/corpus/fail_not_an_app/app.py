@@ -1,0 +1,3 @@
+"""Fails: app is not an Application."""
+
+app = {"routes": []}

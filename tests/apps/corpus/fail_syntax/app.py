@@ -1,0 +1,4 @@
+"""Fails: a syntax error."""
+from aiohttp import web
+
+app = web.Application(

@@ -1,0 +1,1 @@
+PRICES = {"apple": 1, "pear": 2}
