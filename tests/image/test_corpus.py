@@ -123,7 +123,7 @@ def test_a_run_app_script_stops_gracefully(corpus_image: str, tag: str) -> None:
 def test_a_corpus_app_that_fails_to_load_stops_the_container_with_its_reason_last(
     corpus_image: str, tag: str, case: Failing,
 ) -> None:
-    container = _run(corpus_image, f"ainbtest-{SESSION}-corpus-{tag}-{case.id}", case.directory, case.env, workers=3)
+    container = _run(corpus_image, f"ainbtest-{SESSION}-corpus-{tag}-fail-{case.id}", case.directory, case.env, workers=3)
     try:
         code = wait_exit(container, 30)
         output = logs(container)
