@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from aiohttp import web
 from aiohttp.worker import GunicornWebWorker
@@ -39,6 +41,7 @@ except ImportError:  # pragma: no cover - Windows, or a platform without wheels
 
 _WRAPPED = "_aiohttp_nginx_real_client"
 RELOAD_POLL_SECONDS = 0.25
+HALT_WAIT_SECONDS = 30.0
 APP_LOAD_ERROR = Arbiter.APP_LOAD_ERROR  # the exit status that makes gunicorn's arbiter stop ("App failed to load.")
 
 
@@ -178,6 +181,7 @@ class Worker(GunicornWebWorker):
         which prints it last; the others, failing the same way at the same moment, stay quiet."""
         run_dir = self._run_dir()
         if run_dir is not None and not runfiles.claim(run_dir, runfiles.LOAD_FAILURE, error.line):
+            self._wait_for_the_halt()
             self.exit_code = 0
             return
         self.exit_code = APP_LOAD_ERROR
@@ -185,6 +189,18 @@ class Worker(GunicornWebWorker):
             self.log.error("the app failed to load:\n%s", shown.rstrip("\n"))
         if run_dir is None:
             _say(f"the app failed to load: {error.line}")
+
+    def _wait_for_the_halt(self) -> None:
+        """Another worker reported the failure and the arbiter is stopping: wait for its SIGTERM rather
+        than exit now, which would have the arbiter fork replacements (that fail too) meanwhile.
+
+        The worker's own handlers run in its event loop, which is not running here: a plain one instead.
+        """
+        stopped: List[int] = []
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+        deadline = time.monotonic() + HALT_WAIT_SECONDS
+        while not stopped and os.getppid() == self.ppid and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def handle_quit(self, sig: int, frame: Optional[FrameType]) -> None:
         # gunicorn sends QUIT/INT to workers only for a quick shutdown; aiohttp's
