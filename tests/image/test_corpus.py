@@ -125,11 +125,11 @@ def test_a_corpus_app_that_fails_to_load_stops_the_container_with_its_reason_las
 ) -> None:
     container = _run(corpus_image, f"ainbtest-{SESSION}-corpus-{tag}-fail-{case.id}", case.directory, case.env, workers=3)
     try:
-        code = wait_exit(container, 30)
+        code = wait_exit(container, 60)  # a crash loop would never exit
         output = logs(container)
         assert code == 1, output
-        # "within seconds": most of it is Python starting under a loaded CI machine's two cores
-        assert run_seconds(container) < 15, f"ran {run_seconds(container):.1f} s\n{tail(output)}"
+        # "within seconds": about 5 s on an idle 2-core machine; the bound leaves room for a loaded one
+        assert run_seconds(container) < 30, f"ran {run_seconds(container):.1f} s\n{tail(output)}"
         check_failure(case, output)
     finally:
         docker("rm", "-f", "-v", container, timeout=60, check=False)
