@@ -122,7 +122,10 @@ def _nginx_log(target: Optional[str], stream: str, output_pid: Optional[int], lo
     fd = 1 if stream == "stdout" else 2
     path = target if target != "-" else (f"/proc/{output_pid}/fd/{fd}" if output_pid else f"/dev/{stream}")
     # access lines are written in batches of PIPE_BUF (atomic on a pipe, whatever the worker count), at least once a second
-    return f"{path} {log_format} buffer={ACCESS_LOG_BUFFER} flush=1s" if stream == "stdout" else path
+    if stream != "stdout":
+        return path
+    # $aiohttp_nginx_logged (nginx.conf.j2) is 0 for the probes, whichever location ends up answering them
+    return f"{path} {log_format} buffer={ACCESS_LOG_BUFFER} flush=1s if=$aiohttp_nginx_logged"
 
 
 def _nginx_error_level(level: str) -> str:
@@ -144,6 +147,7 @@ def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str
         error_prefix=ERROR_PREFIX,
         invalid_utf8=INVALID_UTF8,
         upstream=trust.UPSTREAM,
+        probe_uri_regex="^" + re.escape(s.probe_prefix.rstrip("/")) + r"(/|\?|$)",
     )
 
 

@@ -76,7 +76,7 @@ def test_proxy_protocol_listens_for_it_and_takes_the_client_from_it(app_dir: Pat
 @pytest.mark.parametrize("fmt, name", [("combined", "main"), ("json", "aiohttp_nginx_json")])
 def test_access_log_format_picks_the_log_format(app_dir: Path, conf_dir: Path, fmt: str, name: str) -> None:
     conf = without_probes(render.nginx_conf(make(app_dir, conf_dir, ACCESS_LOG_FORMAT=fmt), HOST))
-    assert directives(conf, "access_log") == [f"/dev/stdout {name} buffer=4k flush=1s"]
+    assert directives(conf, "access_log") == [f"/dev/stdout {name} buffer=4k flush=1s if=$aiohttp_nginx_logged"]
     assert f"log_format {name} " in conf
 
 
