@@ -41,7 +41,9 @@ except ImportError:  # pragma: no cover - Windows, or a platform without wheels
 
 _WRAPPED = "_aiohttp_nginx_real_client"
 RELOAD_POLL_SECONDS = 0.25
-HALT_WAIT_SECONDS = 30.0
+# bounded: a SIGTERM that came while this worker was still importing went to aiohttp's loop handler,
+# which does not run here; the arbiter reaps the reporting worker well within it
+HALT_WAIT_SECONDS = 3.0
 APP_LOAD_ERROR = Arbiter.APP_LOAD_ERROR  # the exit status that makes gunicorn's arbiter stop ("App failed to load.")
 
 

@@ -33,9 +33,10 @@ def test_the_corpus_app_is_served_unchanged(host_stack, case: Served) -> None:
 def test_a_corpus_app_that_fails_to_load_says_why_in_its_last_line(host_stack, case: Failing) -> None:
     stack = host_stack(f"corpus/{case.directory}", env={"WEB_CONCURRENCY": "3", **case.env}, ready=False)
     started = time.monotonic()
-    code = stack.proc.wait(15)
+    code = stack.proc.wait(60)  # a crash loop would never end
     elapsed = time.monotonic() - started
     stack._reader.join(5)
     assert code == 1, stack.output
-    assert elapsed < 10, f"took {elapsed:.1f} s"
+    # "within seconds": about 2 s on an idle machine; the bound leaves room for a loaded one
+    assert elapsed < 30, f"took {elapsed:.1f} s"
     check_failure(case, stack.output)
