@@ -225,6 +225,8 @@ class Worker(GunicornWebWorker):
     async def _run(self) -> None:
         """Extends aiohttp's private `GunicornWebWorker._run` (the worker's whole life in its loop):
         an async factory is awaited here first, so that one that raises is a failed load."""
+        # the event loop's server owns the listener from here on (see listening_socket)
+        self.sockets: List[Any] = [listening_socket(s) for s in self.sockets]
         if not isinstance(self.wsgi, web.Application):
             try:
                 made = await loader.made_by(self.wsgi)
@@ -257,6 +259,18 @@ class Worker(GunicornWebWorker):
                 self.log.info("reloading: %s changed", changed[0][0] if changed else root)
                 self._stop_now()
                 return
+
+
+def listening_socket(listener: Any) -> Any:
+    """The plain socket inside gunicorn's listener wrapper.
+
+    Given a socket, uvloop's server closes its descriptor itself, then calls the object's
+    close() and ignores the EBADF that follows. Handed gunicorn's wrapper, that close() is
+    gunicorn's, which logs the EBADF as "Error while closing socket [Errno 9]" at every
+    worker exit. `sock` is the wrapper's public attribute holding the socket.
+    """
+    inner = getattr(listener, "sock", None)
+    return inner if isinstance(inner, socket.socket) else listener
 
 
 def app_files(root: str, limit: int = 10000) -> Dict[str, int]:

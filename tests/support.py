@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -113,3 +114,15 @@ def load(port: int, path: str, connections: int, seconds: float, max_requests: i
 def lost_requests(outcomes: List[Outcome]) -> List[Outcome]:
     """Requests the server accepted but did not answer with 200."""
     return [o for o in outcomes if (o.error and o.error not in NOT_ACCEPTED) or (not o.error and o.status != 200)]
+
+
+# What counts as an error line in the stack's output: gunicorn's [ERROR]/[CRITICAL], nginx's [error] and worse,
+# supervisord's ERRO/CRIT, a Python traceback, or an errno.
+_ERROR_LINE = re.compile(
+    r"\[(ERROR|CRITICAL)\]|\[(error|crit|alert|emerg)\]|\b(ERRO|CRIT)\b|Traceback \(most recent call last\)|\[Errno \d+\]"
+)
+
+
+def error_lines(output: str) -> List[str]:
+    """The lines of a log that an operator would read as an error."""
+    return [line for line in output.splitlines() if _ERROR_LINE.search(line)]

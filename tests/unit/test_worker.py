@@ -233,3 +233,58 @@ def test_the_secret_is_read_beside_gunicorns_socket_and_missing_means_none(tmp_p
     assert trust.secret_beside(str(sock)) is None
     (tmp_path / trust.SECRET_NAME).write_text("abc\n")
     assert trust.secret_beside(str(sock)) == "abc"
+
+
+# --- the listener handed to the event loop (issue 13: "[Errno 9]" at every worker exit)
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list = []
+
+    def info(self, message: str, *args: Any) -> None:
+        self.lines.append(message % args)
+
+
+def _close_served_listener(tmp_path: Any, unwrap: bool) -> list:
+    """Serve gunicorn's real unix listener on uvloop, close the server as aiohttp's site.stop() does;
+    what gunicorn logged."""
+    import uvloop
+    from gunicorn.config import Config
+    from gunicorn.sock import UnixSocket
+
+    log = _Log()
+    wrapper = UnixSocket(str(tmp_path / "g.sock"), Config(), log)
+    listener = worker.listening_socket(wrapper) if unwrap else wrapper
+
+    async def serve_and_close() -> None:
+        server = await asyncio.get_running_loop().create_unix_server(asyncio.Protocol, sock=listener)
+        server.close()
+        await server.wait_closed()
+
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(serve_and_close())
+    finally:
+        loop.close()
+    return log.lines
+
+
+def test_listening_socket_is_the_socket_inside_gunicorns_wrapper(tmp_path: Any) -> None:
+    from gunicorn.config import Config
+    from gunicorn.sock import UnixSocket
+
+    wrapper = UnixSocket(str(tmp_path / "g.sock"), Config(), _Log())
+    inner = worker.listening_socket(wrapper)
+    assert inner is wrapper.sock  # the attribute this depends on
+    assert type(inner) is socket.socket
+    assert worker.listening_socket(inner) is inner
+
+
+def test_gunicorns_wrapper_on_uvloop_logs_errno_9_at_close(tmp_path: Any) -> None:
+    """What happened before: uvloop closes the descriptor, then the wrapper's close() logs EBADF."""
+    assert any("Errno 9" in line for line in _close_served_listener(tmp_path, unwrap=False))
+
+
+def test_the_unwrapped_listener_closes_quietly_on_uvloop(tmp_path: Any) -> None:
+    assert _close_served_listener(tmp_path, unwrap=True) == []

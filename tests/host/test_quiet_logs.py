@@ -1,0 +1,46 @@
+"""Issue 13 item 5: a normal stop or reload, even under load, logs no error line (no "[Errno 9]")."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import List
+
+from tests.support import Outcome, error_lines, load, wait_until
+
+
+def test_stop_under_load_logs_no_error_line(host_stack) -> None:
+    stack = host_stack(env={"WEB_CONCURRENCY": "2"})
+    outcomes: List[Outcome] = []
+    client = threading.Thread(target=lambda: outcomes.extend(load(stack.port, "/slow?s=0.2", connections=32, seconds=3)))
+    client.start()
+    wait_until(lambda: len(outcomes) > 0 or "GET /slow" in stack.output, 20, "the load to be served")
+    assert stack.stop() == 0, stack.output
+    client.join(30)
+    assert "Worker exiting" in stack.output  # the workers did exit, where the error used to be logged
+    assert error_lines(stack.output) == [], stack.output
+
+
+def test_reload_under_load_logs_no_error_line_from_the_workers(host_stack, tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    stack = host_stack(env={"RUNTIME_DIR": str(runtime), "WEB_CONCURRENCY": "2"})
+    outcomes: List[Outcome] = []
+    client = threading.Thread(target=lambda: outcomes.extend(load(stack.port, "/", connections=32, seconds=4)))
+    client.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "aiohttp_nginx_base", "reload"],
+            env={**os.environ, "RUNTIME_DIR": str(runtime)}, stderr=subprocess.PIPE, text=True, timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        wait_until(lambda: stack.output.count("Worker exiting") >= 2, 30, "the old workers to exit")
+    finally:
+        client.join(30)
+    assert [o for o in outcomes if o.error or o.status != 200] == []
+    # nginx's own lines are left out here: see test_reload_under_load_logs_no_error_line_from_nginx
+    workers = [line for line in error_lines(stack.output) if not re.match(r"\d{4}/\d\d/\d\d ", line)]
+    assert workers == [], stack.output
