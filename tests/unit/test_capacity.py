@@ -63,7 +63,9 @@ def test_backlog_is_what_somaxconn_grants(somaxconn: int, expected: int) -> None
     memory=st.one_of(st.none(), st.integers(1, 1 << 40)),
     somaxconn=st.integers(0, 1 << 20),
 )
-def test_derived_values_are_always_valid_for_nginx_and_bounded(open_files: int, workers: int, memory: Optional[int], somaxconn: int) -> None:
+def test_derived_values_are_always_valid_for_nginx_and_bounded(
+    open_files: int, workers: int, memory: Optional[int], somaxconn: int
+) -> None:
     c = derive(open_files, workers, memory, somaxconn)
     assert capacity.MIN_CONNECTIONS <= c.nginx_worker_connections <= max(capacity.MIN_CONNECTIONS, capacity.TOTAL_CONNECTIONS)
     assert 1 <= c.nginx_worker_open_files <= open_files
