@@ -31,18 +31,22 @@ NGINX_RESERVED_FILES = 64
 TOTAL_CONNECTIONS = 65536
 # connections never go below this, whatever the limits say (nginx's own default is 512)
 MIN_CONNECTIONS = 512
-# an idle proxied websocket costs nginx about this much per connection it holds (two per websocket),
-# slot and buffers; measured in benchmarks/tuning.md ("Memory per connection")
-NGINX_BYTES_PER_CONNECTION = 8 * 1024
+# an idle proxied websocket costs nginx about this much per connection it holds (two per websocket):
+# slot, request pool and the two proxy buffers. Measured: nginx workers' RSS grew 110 MiB holding 5,000
+# (benchmarks/tuning.md, "Memory per connection"), 11 KiB a connection; rounded up
+NGINX_BYTES_PER_CONNECTION = 12 * 1024
 # nginx may take at most this part of a memory limit; the app gets the rest
 MEMORY_SHARE = 0.25
-# a gunicorn worker of a small aiohttp app: measured RSS (benchmarks/tuning.md), rounded up
+# a gunicorn worker: measured 35 MiB RSS idle for the test app (benchmarks/tuning.md), plus room for the
+# app's own data and connections (16 KiB per idle websocket)
 WORKER_BYTES = 64 * MIB
 # PID 1 (supervisord's loop), gunicorn's master and nginx before any connection
 BASE_BYTES = 96 * MIB
 # the kernel caps a listen backlog at somaxconn; gunicorn's default backlog is 2048
 DEFAULT_BACKLOG = 2048
 MAX_BACKLOG = 65535
+# nginx's limit_conn takes at most this
+MAX_IN_FLIGHT = 65535
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def in_flight_limit(nginx_workers: int, worker_connections: int) -> int:
     """Requests and websockets nginx passes to the app at once. Each holds two connections; an eighth of the
     connections stays free to accept the overflow and answer it 503 at once, instead of leaving it unaccepted
     (and nginx logging that worker_connections are not enough)."""
-    return max(1, max(1, nginx_workers) * worker_connections * 7 // 16)
+    return max(1, min(MAX_IN_FLIGHT, max(1, nginx_workers) * worker_connections * 7 // 16))
 
 
 def workers_by_memory(memory_limit: Optional[int]) -> Optional[int]:

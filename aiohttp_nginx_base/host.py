@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 from . import cpus
+from .limits import Limits
+from .limits import read as read_limits
 
 TEMPLATES = Path(__file__).with_name("templates")
 MIME_TYPES = ("/etc/nginx/mime.types", "/usr/local/etc/nginx/mime.types", "/opt/homebrew/etc/nginx/mime.types")
@@ -52,6 +54,7 @@ class Host:
     nginx_users: Tuple[str, ...]  # the NGINX_USERS that exist here, in order
     shm_writable: bool  # /dev/shm is a writable directory (gunicorn's heartbeat files go there)
     usable_cpus: int
+    limits: Limits  # open files, memory, somaxconn: what capacity.py sizes the stack from
     python: str  # the interpreter supervisord starts gunicorn and waitfor with
     brotli_module: Optional[str] = None  # nginx's brotli filter module, when installed
 
@@ -76,6 +79,7 @@ def gather(cpu_count: Optional[Callable[[], int]] = None) -> Host:
         nginx_users=tuple(name for name in NGINX_USERS if _user_exists(name)),
         shm_writable=SHM.is_dir() and os.access(SHM, os.W_OK),
         usable_cpus=(cpu_count or cpus.usable_cpus)(),
+        limits=read_limits(),
         python=sys.executable,
         brotli_module=next((p for p in BROTLI_MODULES if Path(p).is_file()), None),
     )

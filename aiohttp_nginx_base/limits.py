@@ -6,6 +6,7 @@ Read once per start (host.py); capacity.py turns them into nginx's and gunicorn'
 from __future__ import annotations
 
 import resource
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,6 +16,17 @@ from .cpus import _ancestors, _cgroup_paths, _read
 UNLIMITED_FILES = 1048576
 # cgroup v1 writes "no limit" as a page-rounded 2**63 - 1
 V1_UNLIMITED = 1 << 62
+
+
+@dataclass(frozen=True)
+class Limits:
+    open_files: int  # hard RLIMIT_NOFILE
+    memory: Optional[int]  # bytes; None: unlimited
+    somaxconn: int  # 0: unknown
+
+
+def read() -> Limits:
+    return Limits(open_files=open_files(), memory=memory_limit(), somaxconn=somaxconn())
 
 
 def open_files() -> int:

@@ -148,6 +148,7 @@ def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str
         invalid_utf8=INVALID_UTF8,
         upstream=trust.UPSTREAM,
         probe_uri_regex="^" + re.escape(s.probe_prefix.rstrip("/")) + r"(/|\?|$)",
+        listen_options=f" backlog={s.backlog}" + (" reuseport" if s.nginx_worker_processes > 1 else ""),
     )
 
 
@@ -175,6 +176,9 @@ def gunicorn_settings(s: Settings, host: Host) -> Dict[str, Any]:
         "timeout": s.timeout,
         "graceful_timeout": s.graceful_timeout,
         "keepalive": s.keep_alive,
+        "backlog": s.backlog,
+        "max_requests": s.max_requests,
+        "max_requests_jitter": s.max_requests_jitter,
         "loglevel": s.log_level,
         "errorlog": {None: "/dev/null", "-": "-"}.get(s.error_log, s.error_log),
         "accesslog": None,  # nginx writes the access log, with the real client address

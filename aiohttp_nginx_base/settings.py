@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from . import appspec, cpus
+from . import appspec, capacity, cpus, limits
 
 if TYPE_CHECKING:
     from .host import Host
@@ -326,19 +326,76 @@ VARIABLES: Tuple[Variable, ...] = (
         "nginx",
     ),
     Variable(
-        "NGINX_WORKER_PROCESSES", "1", IntOrAuto(1, 1024), "nginx worker processes; `auto` uses the usable CPUs of the container.", "nginx"
+        "NGINX_WORKER_PROCESSES",
+        "auto",
+        IntOrAuto(1, 1024),
+        "nginx worker processes; `auto` uses the usable CPUs of the container (each has its own listening socket).",
+        "nginx",
     ),
     Variable(
-        "NGINX_WORKER_CONNECTIONS", "1024", Int(16, 1048576), "Connections per nginx worker (each proxied request uses two).", "nginx"
+        "NGINX_WORKER_CONNECTIONS",
+        None,
+        Int(16, 1048576),
+        "Connections per nginx worker (each proxied request or websocket uses two). "
+        "Default: from the open-file limit, less 64, capped at 65,536 for all workers together and by a memory limit "
+        "(see Capacity).",
+        "nginx",
     ),
     Variable(
         "NGINX_WORKER_OPEN_FILES",
         None,
         Int(1, 1048576),
-        "Open-file limit per nginx worker (`worker_rlimit_nofile`); unset keeps the system's.",
+        "Open-file limit per nginx worker (`worker_rlimit_nofile`). Default: NGINX_WORKER_CONNECTIONS + 64, "
+        "within the hard limit.",
         "nginx",
     ),
-    Variable("NGINX_WEBSOCKET_TIMEOUT", "3600", Int(1, 604800), "Seconds an idle websocket is kept open through nginx.", "nginx"),
+    Variable(
+        "NGINX_MAX_CONCURRENT",
+        None,
+        Int(1, 65535),
+        "Requests and websockets nginx passes to the app at once; beyond it, nginx answers 503 with `Retry-After: 1` "
+        "at once. Default: 7/16 of all nginx workers' connections (two per request, an eighth kept to answer the overflow).",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_CLIENT_CONNECTIONS",
+        "0",
+        Int(0, 65535),
+        "Requests and websockets one client address may have in flight at once (nginx `limit_conn`); "
+        "beyond, 429 with `Retry-After`. 0: no limit.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_CLIENT_RATE",
+        "0",
+        Int(0, 1000000),
+        "Requests per second one client address may make (nginx `limit_req`, burst NGINX_CLIENT_BURST, no delay); "
+        "beyond, 429 with `Retry-After`. 0: no limit.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_CLIENT_BURST",
+        None,
+        Int(0, 1000000),
+        "Requests over NGINX_CLIENT_RATE a client may make at once before getting 429. Default: NGINX_CLIENT_RATE.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_PROXY_TIMEOUT",
+        None,
+        Int(1, 86400),
+        "Seconds nginx waits on the app for a plain request (its upstream read and send timeouts; 504 after). "
+        "Default: TIMEOUT.",
+        "nginx",
+    ),
+    Variable(
+        "NGINX_WEBSOCKET_TIMEOUT",
+        "3600",
+        Int(1, 604800),
+        "Seconds an idle websocket is kept open through nginx. Only a real handshake (GET with `Upgrade: websocket` "
+        "and `Connection: upgrade`) gets it.",
+        "nginx",
+    ),
     Variable(
         "NGINX_CONF_DIR",
         "/etc/nginx/conf.d",
@@ -406,7 +463,34 @@ VARIABLES: Tuple[Variable, ...] = (
         "Workers per usable CPU (cgroup quota, cpuset and affinity honoured), at least 2 in all.",
         "gunicorn",
     ),
-    Variable("MAX_WORKERS", None, Int(1, 1024), "Upper bound on the computed worker count.", "gunicorn"),
+    Variable(
+        "MAX_WORKERS",
+        None,
+        Int(1, 1024),
+        "Upper bound on the computed worker count (which a memory limit also bounds: 64 MiB a worker over a 96 MiB base).",
+        "gunicorn",
+    ),
+    Variable(
+        "MAX_REQUESTS",
+        "0",
+        Int(0, 1 << 31),
+        "A worker restarts after this many requests (gunicorn's `max_requests`, for apps that leak). 0: never.",
+        "gunicorn",
+    ),
+    Variable(
+        "MAX_REQUESTS_JITTER",
+        "0",
+        Int(0, 1 << 31),
+        "A random 0..N added to MAX_REQUESTS per worker, so workers do not restart together (gunicorn's `max_requests_jitter`).",
+        "gunicorn",
+    ),
+    Variable(
+        "BACKLOG",
+        None,
+        Int(1, 65535),
+        "Listen backlog of gunicorn's unix socket and nginx's port. Default: net.core.somaxconn (what the kernel grants).",
+        "gunicorn",
+    ),
     Variable(
         "WORKER_CLASS",
         DEFAULT_WORKER,
@@ -522,7 +606,12 @@ class Settings:
     nginx_max_upload: str
     nginx_worker_processes: int
     nginx_worker_connections: int
-    nginx_worker_open_files: Optional[int]
+    nginx_worker_open_files: int
+    nginx_max_concurrent: int
+    nginx_client_connections: int
+    nginx_client_rate: int
+    nginx_client_burst: int
+    nginx_proxy_timeout: int
     nginx_websocket_timeout: int
     nginx_conf_dir: Path
     nginx_user: Optional[str]
@@ -540,6 +629,9 @@ class Settings:
     timeout: int
     graceful_timeout: int
     keep_alive: int
+    max_requests: int
+    max_requests_jitter: int
+    backlog: int
     log_level: str
     access_log: Optional[str]
     error_log: Optional[str]
@@ -627,7 +719,8 @@ def _check_module(name: str, spec: str, app_dir: Path) -> None:
 def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, host: Optional[Host] = None) -> Settings:
     """Build Settings from the environment; raises SettingsError on the first bad value.
 
-    The usable CPUs come from `cpu_count`, else `host`, else are counted here.
+    The usable CPUs come from `cpu_count`, else `host`, else are counted here; the container's
+    limits (capacity) from `host`, else are read here.
     """
     raw = raw_values(env)
     parsed: Dict[str, Any] = {name: _parse(name, value) for name, value in raw.items()}
@@ -679,16 +772,32 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
         usable = cpu_count()
     else:
         usable = host.usable_cpus if host is not None else cpus.usable_cpus()
-    workers = parsed["WEB_CONCURRENCY"] or worker_count(usable, parsed["WORKERS_PER_CORE"], parsed["MAX_WORKERS"])
+    machine = host.limits if host is not None else limits.read()
+    workers = parsed["WEB_CONCURRENCY"] or worker_count(
+        usable, parsed["WORKERS_PER_CORE"], parsed["MAX_WORKERS"], by_memory=capacity.workers_by_memory(machine.memory)
+    )
     nginx_workers = parsed["NGINX_WORKER_PROCESSES"]
     if nginx_workers == "auto":
         nginx_workers = worker_count(usable, 1.0, None, minimum=1)
+    derived = capacity.derive(machine.open_files, nginx_workers, machine.memory, machine.somaxconn)
+    connections = parsed["NGINX_WORKER_CONNECTIONS"] or derived.nginx_worker_connections
+    client_rate = parsed["NGINX_CLIENT_RATE"]
+    sized = {
+        "nginx_worker_connections": connections,
+        "nginx_worker_open_files": parsed["NGINX_WORKER_OPEN_FILES"]
+        or (derived.nginx_worker_open_files if not parsed["NGINX_WORKER_CONNECTIONS"] else connections + capacity.NGINX_RESERVED_FILES),
+        "nginx_max_concurrent": parsed["NGINX_MAX_CONCURRENT"] or capacity.in_flight_limit(nginx_workers, connections),
+        "nginx_client_burst": client_rate if parsed["NGINX_CLIENT_BURST"] is None else parsed["NGINX_CLIENT_BURST"],
+        "nginx_proxy_timeout": parsed["NGINX_PROXY_TIMEOUT"] or parsed["TIMEOUT"],
+        "backlog": parsed["BACKLOG"] or derived.backlog,
+    }
 
     # fields named after their variable take its parsed value; the rest are derived above
     direct = {f.name: parsed[f.name.upper()] for f in dataclasses.fields(Settings) if f.name.upper() in parsed}
     return Settings(
         **{
             **direct,
+            **sized,
             "app_module": app_module,
             "nginx_worker_processes": nginx_workers,
             "workers": workers,
@@ -741,10 +850,11 @@ def _check_stop_budget(delay: int, graceful: int, stop_timeout: int) -> None:
         )
 
 
-def worker_count(cpus_: int, per_core: float, maximum: Optional[int], minimum: int = 2) -> int:
-    """tiangolo's rule: per_core x CPUs, at least `minimum`, capped by `maximum`."""
+def worker_count(cpus_: int, per_core: float, maximum: Optional[int], minimum: int = 2, by_memory: Optional[int] = None) -> int:
+    """tiangolo's rule: per_core x CPUs, at least `minimum`, capped by `maximum`; then no more than fit in memory."""
     count = max(minimum, int(per_core * cpus_))
-    return min(count, maximum) if maximum else count
+    count = min(count, maximum) if maximum else count
+    return min(count, by_memory) if by_memory else count
 
 
 def markdown_table() -> str:

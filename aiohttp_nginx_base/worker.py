@@ -210,6 +210,12 @@ class Worker(GunicornWebWorker):
         self.cfg.worker_int(self)
         os._exit(0)
 
+    def notify(self) -> None:
+        super().notify()
+        if self.booted and not getattr(self, "_backlog_restored", False):
+            restore_backlog(self.sockets, self.cfg.backlog)
+            self._backlog_restored = True
+
     def _behind_nginx(self) -> bool:
         return bool(self.sockets) and all(s.family == socket.AF_UNIX for s in self.sockets)
 
@@ -259,6 +265,19 @@ class Worker(GunicornWebWorker):
                 self.log.info("reloading: %s changed", changed[0][0] if changed else root)
                 self._stop_now()
                 return
+
+
+def restore_backlog(sockets: List[Any], backlog: int) -> None:
+    """Listen again with gunicorn's `backlog` (BACKLOG), once the app's sites listen.
+
+    aiohttp's worker serves each listener through a SockSite, which listens again with its own
+    default backlog of 128 - so hundreds of nginx connections opened together overflowed the
+    unix socket's queue (nginx: "connect() ... failed (11: Resource temporarily unavailable)").
+    listen() on a listening socket only changes its backlog. Called from notify(), which aiohttp's
+    worker calls first right after its sites start.
+    """
+    for sock in sockets:
+        sock.listen(backlog)
 
 
 def listening_socket(listener: Any) -> Any:

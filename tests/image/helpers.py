@@ -131,3 +131,11 @@ def gunicorn_workers(container: str) -> List[int]:
 
 def listening_ports(container: str) -> List[int]:
     return list(json.loads(docker("exec", container, "python", "-c", LISTENERS_SCRIPT, timeout=30).stdout))
+
+
+def memory_mib(container: str) -> float:
+    """The container's memory as `docker stats` reports it (page cache excluded), in MiB."""
+    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container, timeout=60).stdout.split("/")[0].strip()
+    match = re.fullmatch(r"([\d.]+)\s*([KMG]i?B)", usage)
+    assert match, usage
+    return float(match[1]) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[match[2]]

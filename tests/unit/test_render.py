@@ -272,12 +272,13 @@ def test_nginx_worker_settings_follow_the_variables(app_dir: Path, conf_dir: Pat
     assert directives(conf, "worker_processes") == ["3"]
     assert directives(conf, "worker_connections") == ["4096"]
     assert directives(conf, "worker_rlimit_nofile") == ["8192"]
-    assert directives(without_probes(conf), "proxy_read_timeout") == ["123s"]
+    assert directives(without_probes(conf), "proxy_read_timeout") == ["120s", "123s"]  # plain requests (TIMEOUT), then websockets
     assert directives(conf, "worker_shutdown_timeout") == ["1s"]  # never 0: nginx would wait forever
 
 
-def test_worker_rlimit_nofile_is_left_out_when_unset(app_dir: Path, conf_dir: Path) -> None:
-    assert directives(render.nginx_conf(make(app_dir, conf_dir), HOST), "worker_rlimit_nofile") == []
+def test_worker_rlimit_nofile_follows_worker_connections_when_only_they_are_set(app_dir: Path, conf_dir: Path) -> None:
+    conf = render.nginx_conf(make(app_dir, conf_dir, NGINX_WORKER_CONNECTIONS="4096"), HOST)
+    assert directives(conf, "worker_rlimit_nofile") == ["4160"]
 
 
 def test_the_conf_dir_is_included_in_http_and_server(app_dir: Path, conf_dir: Path) -> None:
@@ -484,8 +485,9 @@ def test_render_is_pure_the_same_input_gives_the_same_files(app_dir: Path, conf_
 
 @pytest.mark.parametrize("ipv6", [True, False])
 def test_nginx_listens_on_ipv6_only_when_the_host_has_it(app_dir: Path, conf_dir: Path, ipv6: bool) -> None:
-    conf = render.nginx_conf(make(app_dir, conf_dir), replace(HOST, ipv6=ipv6))
-    assert directives(conf, "listen") == ["80 default_server", "[::]:80 default_server ipv6only=on"][: 2 if ipv6 else 1]
+    conf = render.nginx_conf(make(app_dir, conf_dir, BACKLOG="511", NGINX_WORKER_PROCESSES="1"), replace(HOST, ipv6=ipv6))
+    expected = ["80 default_server backlog=511", "[::]:80 default_server ipv6only=on backlog=511"]
+    assert directives(conf, "listen") == expected[: 2 if ipv6 else 1]
 
 
 @pytest.mark.parametrize("value, quoted", [("/srv/app", "/srv/app"), ("/my dir", '"/my dir"'), ('/a"b', '"/a\\"b"')])

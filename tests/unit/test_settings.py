@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import ipaddress
 import json
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from aiohttp_nginx_base import appspec, cli, render, stack
 from aiohttp_nginx_base.host import gather
+from aiohttp_nginx_base.limits import Limits
 from aiohttp_nginx_base.settings import (
     DEFAULT_WORKER,
     VARIABLES,
@@ -59,16 +61,25 @@ def env_for(app_dir: Path, **values: str) -> Dict[str, str]:
 
 
 def test_defaults_are_the_documented_ones(app_dir: Path) -> None:
-    s = load({"APP_DIR": str(app_dir)}, cpu_count=two_cpus)
+    machine = dataclasses.replace(gather(), usable_cpus=2, limits=Limits(open_files=20000, memory=None, somaxconn=4096))
+    s = load({"APP_DIR": str(app_dir)}, host=machine)
 
     assert s.app_dir == app_dir
     assert s.app_module == "app:app"
     assert s.pre_start_path == app_dir / "prestart.sh"
     assert s.listen_port == 80
     assert s.nginx_max_upload == "1m"  # aiohttp's own client_max_size; was 0 (unlimited)
-    assert s.nginx_worker_processes == 1
-    assert s.nginx_worker_connections == 1024
-    assert s.nginx_worker_open_files is None
+    # capacity from the container (issue 13): nginx's workers follow the CPUs, its connections the open-file limit
+    assert s.nginx_worker_processes == 2
+    assert s.nginx_worker_connections == 20000 - 64
+    assert s.nginx_worker_open_files == 20000
+    assert s.nginx_max_concurrent == 2 * (20000 - 64) * 7 // 16
+    assert s.nginx_client_connections == 0
+    assert s.nginx_client_rate == 0
+    assert s.nginx_proxy_timeout == 120  # TIMEOUT's
+    assert s.backlog == 4096
+    assert s.max_requests == 0
+    assert s.max_requests_jitter == 0
     assert s.nginx_websocket_timeout == 3600
     assert s.nginx_conf_dir == Path("/etc/nginx/conf.d")
     assert s.static_url == "/static"

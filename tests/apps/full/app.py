@@ -99,6 +99,31 @@ async def close_sockets(app: web.Application) -> None:
         await sock.close(code=1001, message=b"server shutdown")
 
 
+async def sse(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one now, one `gap` seconds later (a proxy that buffers holds the first back)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    if "no-buffering" in request.query:
+        response.headers["X-Accel-Buffering"] = "no"
+    await response.prepare(request)
+    await response.write(b"data: first\n\n")
+    await asyncio.sleep(float(request.query.get("gap", "2")))
+    await response.write(b"data: second\n\n")
+    await response.write_eof()
+    return response
+
+
+async def chunked(request: web.Request) -> web.StreamResponse:
+    """A chunked download written a piece at a time."""
+    response = web.StreamResponse()
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for _ in range(2):
+        await response.write(b"piece\n")
+        await asyncio.sleep(float(request.query.get("gap", "2")))
+    await response.write_eof()
+    return response
+
+
 app = web.Application()
 app[OPEN_SOCKETS] = weakref.WeakSet()
 app.on_shutdown.append(close_sockets)
@@ -114,3 +139,5 @@ app.router.add_get("/ws", ws)
 app.router.add_get("/big-header", big_header)
 app.router.add_get("/json20k", json20k)
 app.router.add_get("/events", events)
+app.router.add_get("/sse", sse)
+app.router.add_get("/chunked", chunked)
