@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Tuple
 import aiohttp
 import pytest
 
-from tests.image.helpers import docker, logs, tail
+from tests.image.helpers import docker, logs, memory_mib, tail
 from tests.support import answers, error_lines, free_port, request, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
