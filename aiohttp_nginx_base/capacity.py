@@ -27,6 +27,9 @@ MIB = 1024 * 1024
 # descriptors an nginx worker keeps for other things than connections: listeners, logs, epoll,
 # eventfd, a temp file per buffered request body
 NGINX_RESERVED_FILES = 64
+# connection slots of an nginx worker that are not clients': its listeners and up to 64 idle upstream
+# keep-alive connections (the `keepalive 64` of the upstream block)
+NGINX_RESERVED_SLOTS = 72
 # all nginx workers together: about 27 MiB of connection slots
 TOTAL_CONNECTIONS = 65536
 # connections never go below this, whatever the limits say (nginx's own default is 512)
@@ -85,10 +88,12 @@ def derive(open_files: int, nginx_workers: int, memory_limit: Optional[int], som
 
 
 def in_flight_limit(nginx_workers: int, worker_connections: int) -> int:
-    """Requests and websockets nginx passes to the app at once. Each holds two connections; an eighth of the
-    connections stays free to accept the overflow and answer it 503 at once, instead of leaving it unaccepted
-    (and nginx logging that worker_connections are not enough)."""
-    return max(1, min(MAX_IN_FLIGHT, max(1, nginx_workers) * worker_connections * 7 // 16))
+    """Requests and websockets nginx passes to the app at once. Each holds two connections. Left free: the
+    slots of the listeners and of the idle upstream keep-alive pool, and an eighth of the rest to accept the
+    overflow and answer it 503 at once - nginx accepts a connection it has no slot for only to drop it with an
+    alert ("worker_connections are not enough")."""
+    usable = max(2, worker_connections - NGINX_RESERVED_SLOTS)
+    return max(1, min(MAX_IN_FLIGHT, max(1, nginx_workers) * usable * 7 // 16))
 
 
 def workers_by_memory(memory_limit: Optional[int]) -> Optional[int]:

@@ -354,7 +354,7 @@ VARIABLES: Tuple[Variable, ...] = (
         None,
         Int(1, 65535),
         "Requests and websockets nginx passes to the app at once; beyond it, nginx answers 503 with `Retry-After: 1` "
-        "at once. Default: 7/16 of all nginx workers' connections (two per request, an eighth kept to answer the overflow).",
+        "at once. Default: from nginx's connections (two per request; slots kept for the keep-alive pool and to answer the overflow).",
         "nginx",
     ),
     Variable(
@@ -362,7 +362,7 @@ VARIABLES: Tuple[Variable, ...] = (
         "0",
         Int(0, 65535),
         "Requests and websockets one client address may have in flight at once (nginx `limit_conn`); "
-        "beyond, 429 with `Retry-After`. 0: no limit.",
+        "beyond, 503 with `Retry-After` (nginx has one status for its connection limits). 0: no limit.",
         "nginx",
     ),
     Variable(

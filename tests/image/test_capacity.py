@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Tuple
 import aiohttp
 import pytest
 
-from tests.image.helpers import docker, logs, memory_mib, tail
+from tests.image.helpers import docker, gunicorn_workers, logs, memory_mib, tail
 from tests.support import answers, error_lines, free_port, request, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
@@ -28,9 +28,11 @@ def raise_open_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def start_on_host_network(run_container, image: str, *env: str, cpus: str = "2") -> Tuple[str, int]:
+def start_on_host_network(run_container, image: str, *env: str, cpus: str = "2", memory: str = "") -> Tuple[str, int]:
     port = free_port()
     options: List[str] = ["--network", "host", "--cpus", cpus, "-e", f"LISTEN_PORT={port}"]
+    if memory:
+        options += ["--memory", memory, "--memory-swap", memory]
     for item in env:
         options += ["-e", item]
     container = run_container(image, *options)
@@ -128,6 +130,94 @@ def test_5000_concurrent_3_second_requests_all_succeed_on_defaults_with_2_cpus(r
     assert_quiet(container)
 
 
+# --- 2. overload degrades; it never drops what is established
+
+
+class Answer:
+    __slots__ = ("status", "retry_after", "seconds", "error")
+
+    def __init__(self, status: int, retry_after: str, seconds: float, error: str = "") -> None:
+        self.status, self.retry_after, self.seconds, self.error = status, retry_after, seconds, error
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, retry_after={self.retry_after!r}, {self.seconds:.2f} s, {self.error})"
+
+
+async def get_answer(session: aiohttp.ClientSession, url: str) -> Answer:
+    started = time.monotonic()
+    try:
+        async with session.get(url) as response:
+            await response.read()
+            return Answer(response.status, response.headers.get("Retry-After", ""), time.monotonic() - started)
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        return Answer(0, "", time.monotonic() - started, type(exc).__name__)
+
+
+@pytest.mark.slow
+def test_at_twice_capacity_new_requests_get_a_fast_503_and_the_established_continue(run_container, app_images) -> None:
+    capacity = 28  # NGINX_WORKER_CONNECTIONS=136 on one nginx worker: 28 requests or websockets in flight
+    container, port = start_on_host_network(
+        run_container, app_images["full"], "NGINX_WORKER_PROCESSES=1", "NGINX_WORKER_CONNECTIONS=136", "WEB_CONCURRENCY=2"
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    async def scenario() -> Tuple[List[Answer], List[Answer], List[str]]:
+        connector = aiohttp.TCPConnector(limit=0, force_close=True)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+            sockets = [await session.ws_connect(f"{base}/ws") for _ in range(8)]
+            in_flight = [asyncio.ensure_future(get_answer(session, f"{base}/slow?s=6")) for _ in range(6)]
+            await asyncio.sleep(1)  # let them reach the app: a pace, the outcome is checked below
+            flood = await asyncio.gather(*(get_answer(session, f"{base}/slow?s=2") for _ in range(2 * capacity - 14)))
+            echoes = []
+            for index, ws in enumerate(sockets):
+                await ws.send_str(f"still {index}")
+                echoes.append(str((await ws.receive(timeout=10)).data))
+                await ws.close()
+            return list(await asyncio.gather(*in_flight)), flood, echoes
+
+    established, flood, echoes = asyncio.run(scenario())
+    assert echoes == [f"echo: still {i}" for i in range(8)]
+    assert [a.status for a in established] == [200] * 6, established
+    refused = [a for a in flood if a.status == 503]
+    assert len(refused) >= len(flood) - (capacity - 14), flood
+    assert all(a.status in (200, 503) for a in flood), flood
+    assert all(a.retry_after == "1" and a.seconds < 1.5 for a in refused), refused
+    assert_quiet(container)
+
+
+async def from_address(port: int, source: str, count: int, path: str) -> List[Answer]:
+    """`count` requests at once from one loopback address."""
+    connector = aiohttp.TCPConnector(limit=0, force_close=True, local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        return list(await asyncio.gather(*(get_answer(session, f"http://127.0.0.1:{port}{path}") for _ in range(count))))
+
+
+def test_nginx_client_connections_limits_one_address_not_the_others(run_container, app_images) -> None:
+    container, port = start_on_host_network(run_container, app_images["full"], "NGINX_CLIENT_CONNECTIONS=2")
+
+    async def both() -> Tuple[List[Answer], List[Answer]]:
+        greedy = asyncio.ensure_future(from_address(port, "127.0.0.2", 6, "/slow?s=2"))
+        await asyncio.sleep(0.5)  # a pace: the greedy client's requests are in flight (asserted through the results)
+        other = await from_address(port, "127.0.0.3", 2, "/")
+        return await greedy, other
+
+    greedy, other = asyncio.run(both())
+    # nginx has one status for all its connection limits: the overload's 503
+    assert sorted(a.status for a in greedy) == [200, 200, 503, 503, 503, 503], greedy
+    assert all(a.retry_after == "1" for a in greedy if a.status == 503)
+    assert [a.status for a in other] == [200, 200]
+    assert_quiet(container)
+
+
+def test_nginx_client_rate_limits_one_address_not_the_others(run_container, app_images) -> None:
+    container, port = start_on_host_network(run_container, app_images["full"], "NGINX_CLIENT_RATE=1", "NGINX_CLIENT_BURST=2")
+    greedy = asyncio.run(from_address(port, "127.0.0.2", 10, "/"))
+    statuses = sorted(a.status for a in greedy)
+    assert statuses.count(200) in (3, 4) and statuses.count(429) == 10 - statuses.count(200), greedy  # 1 + burst 2
+    assert [a.status for a in asyncio.run(from_address(port, "127.0.0.3", 2, "/"))] == [200, 200]
+    assert_quiet(container)
+
+
 # --- 3. timeouts that fit the app
 
 
@@ -177,6 +267,27 @@ def test_streamed_responses_arrive_as_written(run_container, app_images, path: s
     elapsed, piece = asyncio.run(first_piece_after(port, path))
     assert piece in (b"data: first\n\n", b"piece\n")
     assert elapsed < 2, f"the first piece took {elapsed:.1f} s: nginx held it back"
+
+
+# --- 4. workers that fit the container
+
+
+def test_a_memory_limit_bounds_the_worker_count(run_container, app_images) -> None:
+    # 2 CPUs would give 2 workers; 160 MiB holds one (64 MiB a worker over a 96 MiB base)
+    container, port = start_on_host_network(run_container, app_images["full"], cpus="2")
+    limited, _ = start_on_host_network(run_container, app_images["full"], cpus="2", memory="160m")
+    assert len(gunicorn_workers(container)) == 2
+    assert len(gunicorn_workers(limited)) == 1
+
+
+def test_max_requests_restarts_a_worker_after_that_many_requests(run_container, app_images) -> None:
+    container, port = start_on_host_network(run_container, app_images["full"], "WEB_CONCURRENCY=1", "MAX_REQUESTS=20")
+    first = request(port, "/pid")[1]
+    for _ in range(25):
+        assert request(port, "/")[0] == 200
+    # aiohttp's worker counts requests at each 1-second tick; every poll is one more request
+    wait_until(lambda: request(port, "/pid")[1] != first, 20, "a fresh worker after MAX_REQUESTS", interval=0.2)
+    assert_quiet(container)
 
 
 # --- 5. quiet logs

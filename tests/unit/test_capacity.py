@@ -47,9 +47,10 @@ def test_tiny_limits_keep_a_floor() -> None:
 
 
 def test_the_in_flight_limit_leaves_an_eighth_of_the_connections_to_answer_overflow() -> None:
-    assert capacity.in_flight_limit(1, 128) == 56  # 112 of 128 connections in pairs, 16 to answer 503s
-    assert capacity.in_flight_limit(2, 128) == 112
-    assert capacity.in_flight_limit(1, 1) == 1
+    assert capacity.in_flight_limit(1, 136) == 28  # 72 slots reserved, 56 of the other 64 in pairs, 8 to answer 503s
+    assert capacity.in_flight_limit(2, 136) == 56
+    assert capacity.in_flight_limit(1, 16) == 1
+    assert capacity.in_flight_limit(1024, 1048576) == 65535  # what limit_conn takes
 
 
 @pytest.mark.parametrize("somaxconn, expected", [(4096, 4096), (128, 128), (0, 2048), (1 << 20, 65535)])

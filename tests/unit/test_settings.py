@@ -73,7 +73,7 @@ def test_defaults_are_the_documented_ones(app_dir: Path) -> None:
     assert s.nginx_worker_processes == 2
     assert s.nginx_worker_connections == 20000 - 64
     assert s.nginx_worker_open_files == 20000
-    assert s.nginx_max_concurrent == 2 * (20000 - 64) * 7 // 16
+    assert s.nginx_max_concurrent == 2 * (20000 - 64 - 72) * 7 // 16
     assert s.nginx_client_connections == 0
     assert s.nginx_client_rate == 0
     assert s.nginx_proxy_timeout == 120  # TIMEOUT's
