@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import shlex
 import signal
 import sys
@@ -128,8 +129,16 @@ def raise_on_term(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def raise_open_files() -> None:
+    """wrk inherits this process's open-file limit: --connections 1000 needs more than a 1024 soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    raise_open_files()
     options = LoadOptions.from_args(args)
     signal.signal(signal.SIGTERM, raise_on_term)
     given = list(argv if argv is not None else sys.argv[1:])
