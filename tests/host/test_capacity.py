@@ -22,8 +22,8 @@ def listen_backlog(kind: str, name: str) -> int:
 
 
 @pytest.mark.skipif(not shutil.which("ss"), reason="needs ss (iproute2)")
-def test_backlog_is_what_gunicorns_unix_socket_and_nginxs_port_listen_with(host_stack, tmp_path: Path) -> None:
-    runtime = tmp_path / "runtime"
+def test_backlog_is_what_gunicorns_unix_socket_and_nginxs_port_listen_with(host_stack, open_tmp: Path) -> None:
+    runtime = open_tmp / "runtime"
     stack = host_stack(env={"RUNTIME_DIR": str(runtime), "BACKLOG": "300", "WEB_CONCURRENCY": "2"})
     sock = str(runtime / "run" / "gunicorn.sock")
     # aiohttp's sites listen again with their own 128 as each worker starts; the worker restores BACKLOG

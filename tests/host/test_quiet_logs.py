@@ -25,8 +25,8 @@ def test_stop_under_load_logs_no_error_line(host_stack) -> None:
     assert error_lines(stack.output) == [], stack.output
 
 
-def test_reload_under_load_logs_no_error_line_from_the_workers(host_stack, tmp_path: Path) -> None:
-    runtime = tmp_path / "runtime"
+def test_reload_under_load_logs_no_error_line_from_the_workers(host_stack, open_tmp: Path) -> None:
+    runtime = open_tmp / "runtime"
     stack = host_stack(env={"RUNTIME_DIR": str(runtime), "WEB_CONCURRENCY": "2"})
     outcomes: List[Outcome] = []
     client = threading.Thread(target=lambda: outcomes.extend(load(stack.port, "/", connections=32, seconds=4)))
