@@ -201,9 +201,10 @@ def test_access_log_off_turns_nginx_access_log_off(app_dir: Path, conf_dir: Path
 
 def test_access_log_dash_goes_to_the_container_output(app_dir: Path, conf_dir: Path) -> None:
     s = make(app_dir, conf_dir)
-    assert directives(without_probes(render.nginx_conf(s, HOST)), "access_log") == ["/dev/stdout main buffer=4k flush=1s if=$aiohttp_nginx_logged"]
+    logged = "main buffer=4k flush=1s if=$aiohttp_nginx_logged"
+    assert directives(without_probes(render.nginx_conf(s, HOST)), "access_log") == [f"/dev/stdout {logged}"]
     # when the stack runs, straight to PID 1's output, not through supervisord
-    assert directives(without_probes(render.nginx_conf(s, HOST, output_pid=1)), "access_log") == ["/proc/1/fd/1 main buffer=4k flush=1s if=$aiohttp_nginx_logged"]
+    assert directives(without_probes(render.nginx_conf(s, HOST, output_pid=1)), "access_log") == [f"/proc/1/fd/1 {logged}"]
     assert directives(render.nginx_conf(s, HOST, output_pid=1), "error_log") == ["/proc/1/fd/2 warn"]
 
 
