@@ -1,267 +1,52 @@
 """Environment -> one frozen Settings object.
 
-Every variable the stack reads is declared once in ``VARIABLES``: its name,
-default, what values are allowed and what it means.  The README table, the
-Dockerfile ``ENV`` defaults and the error messages are all derived from it.
+Every variable the stack reads is declared once, as a field of ``Settings``:
+its name, default, parser (parsers.py: what values are allowed) and meaning
+ride on the field's metadata. ``VARIABLES`` (the README table, the Dockerfile
+``ENV`` defaults, ``aiohttp-nginx variables``) is derived from those fields.
+A field holds its variable's parsed value, or, where marked ``resolved``, the
+effective value load() works out from it; fields made with ``derived()`` hold
+facts load() reads from the app directory or the machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import pwd
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from . import appspec, capacity, cpus, limits
+from . import capacity, cpus, limits
+from .parsers import (
+    AbsPath,
+    AddressList,
+    AppSpec,
+    AppVariable,
+    Bool,
+    Choice,
+    DottedClass,
+    Float,
+    HostList,
+    Identifier,
+    Int,
+    IntOrAuto,
+    LogTarget,
+    Parser,
+    SettingsError,
+    Size,
+    Text,
+    UrlPath,
+    UserName,
+)
 
 if TYPE_CHECKING:
     from .host import Host
 
 Env = Mapping[str, str]
 
-
-class SettingsError(ValueError):
-    """Bad input: reported as one line, exit status 2, never a traceback."""
-
-    def __init__(self, name: str, value: str, allowed: str) -> None:
-        self.name, self.value, self.allowed = name, value, allowed
-        super().__init__(f"{name}={value!r} is not valid: {allowed}")
-
-
-# --- value parsers: (name, raw) -> value; each knows how to say what it allows
-
-
-class Parser:
-    allowed = ""
-    blank_ok = False  # an empty value is a value (e.g. an empty list), not a mistake
-
-    def __call__(self, name: str, raw: str) -> Any:
-        raise NotImplementedError
-
-    def fail(self, name: str, raw: str) -> SettingsError:
-        return SettingsError(name, raw, self.allowed)
-
-
-class Int(Parser):
-    def __init__(self, low: int = 0, high: Optional[int] = None) -> None:
-        self.low, self.high = low, high
-        top = f" and {high}" if high is not None else ""
-        self.allowed = f"an integer between {low}{top}" if top else f"an integer >= {low}"
-
-    def __call__(self, name: str, raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise self.fail(name, raw) from None
-        if value < self.low or (self.high is not None and value > self.high):
-            raise self.fail(name, raw)
-        return value
-
-
-class Float(Parser):
-    allowed = "a number > 0 and < 1000000 (e.g. 1 or 0.5)"
-
-    def __call__(self, name: str, raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise self.fail(name, raw) from None
-        if not (0 < value < 1e6):
-            raise self.fail(name, raw)
-        return value
-
-
-class IntOrAuto(Int):
-    def __init__(self, low: int = 1, high: Optional[int] = None) -> None:
-        super().__init__(low, high)
-        self.allowed = f"'auto' or {self.allowed}"
-
-    def __call__(self, name: str, raw: str) -> Union[int, str]:  # type: ignore[override]
-        if raw.strip() == "auto":
-            return "auto"
-        return super().__call__(name, raw)
-
-
-class Size(Parser):
-    """nginx size syntax: 0 (unlimited), 512, 10k, 100m, 1g."""
-
-    allowed = "0 (unlimited) or a size such as 512, 10k, 100m, 1g"
-    _units = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-    def __call__(self, name: str, raw: str) -> str:
-        match = re.fullmatch(r"([0-9]{1,12})([kKmMgG]?)", raw.strip())
-        if not match or int(match[1]) * self._units[match[2].lower()] > 1024**4:
-            raise self.fail(name, raw)
-        return match[1] + match[2].lower()
-
-
-class Bool(Parser):
-    allowed = "one of 1, 0, true, false, yes, no, on, off"
-
-    def __call__(self, name: str, raw: str) -> bool:
-        value = raw.strip().lower()
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off"):
-            return False
-        raise self.fail(name, raw)
-
-
-class Choice(Parser):
-    def __init__(self, *choices: str) -> None:
-        self.choices = choices
-        self.allowed = "one of " + ", ".join(choices)
-
-    def __call__(self, name: str, raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in self.choices:
-            raise self.fail(name, raw)
-        return value
-
-
-class UrlPath(Parser):
-    allowed = "an absolute URL path such as /static, of letters, digits and ._~!&()*+,=:@%/-"
-
-    def __call__(self, name: str, raw: str) -> str:
-        value = raw.strip()
-        if not re.fullmatch(r"/[A-Za-z0-9._~!&()*+,=:@%/-]*", value):
-            raise self.fail(name, raw)
-        return value.rstrip("/") or "/"
-
-
-class AbsPath(Parser):
-    allowed = "an absolute file system path without spaces, control characters, quotes, braces, ';', '$' or '%'"
-
-    def __call__(self, name: str, raw: str) -> Path:
-        value = raw.strip()
-        if not value.startswith("/") or re.search(r"[\s\x00-\x1f\x7f'\"{};$%\\]", value):
-            raise self.fail(name, raw)
-        return Path(value)
-
-
-class LogTarget(Parser):
-    allowed = "'-' (the container's output), 'off', or an absolute file path"
-
-    def __call__(self, name: str, raw: str) -> Optional[str]:
-        value = raw.strip()
-        if value.lower() in ("off", "none", "false", "0"):
-            return None
-        if value == "-":
-            return "-"
-        return str(AbsPath()(name, value)) if value.startswith("/") else _raise(self.fail(name, raw))
-
-
-class AppSpec(Parser):
-    allowed = "'module:variable' or 'module:factory(literal args)', e.g. app:app, pkg.web:create_app or app:create_app('prod')"
-
-    def __call__(self, name: str, raw: str) -> str:
-        try:
-            appspec.parse(raw)
-        except ValueError:
-            raise self.fail(name, raw) from None
-        return raw.strip()
-
-
-class AppVariable(Parser):
-    allowed = "a variable name or a factory call with literal arguments, e.g. app, create_app or create_app('prod')"
-
-    def __call__(self, name: str, raw: str) -> str:
-        try:
-            appspec.parse(f"app:{raw}")
-        except ValueError:
-            raise self.fail(name, raw) from None
-        return raw.strip()
-
-
-class Identifier(Parser):
-    def __init__(self, dotted: bool) -> None:
-        self.dotted = dotted
-        self.allowed = "a Python module name such as app or pkg.main" if dotted else "a Python identifier"
-
-    def __call__(self, name: str, raw: str) -> str:
-        ident = r"[A-Za-z_][A-Za-z0-9_]*"
-        pattern = rf"{ident}(\.{ident})*" if self.dotted else ident
-        if not re.fullmatch(pattern, raw.strip()):
-            raise self.fail(name, raw)
-        return raw.strip()
-
-
-class DottedClass(Parser):
-    allowed = "a dotted path to a gunicorn worker class, e.g. aiohttp.GunicornWebWorker"
-
-    def __call__(self, name: str, raw: str) -> str:
-        value = raw.strip()
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", value):
-            raise self.fail(name, raw)
-        return value
-
-
-class UserName(Parser):
-    allowed = "the name of an existing unprivileged user (nginx's workers never run as root)"
-
-    def __call__(self, name: str, raw: str) -> str:
-        value = raw.strip()
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", value):
-            raise self.fail(name, raw)
-        return value
-
-
-class HostList(Parser):
-    """ALLOWED_HOSTS: host names and `*.example.com` patterns, as nginx's `hostnames` map reads them."""
-
-    allowed = "comma-separated host names or *.example.com patterns (letters, digits, '-', '.'), e.g. example.com,*.example.com"
-    _label = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-
-    def __call__(self, name: str, raw: str) -> Tuple[str, ...]:
-        names = [part.strip().lower() for part in raw.split(",")]
-        pattern = rf"(\*\.)?{self._label}(\.{self._label})*\.?"
-        if not names or any(not re.fullmatch(pattern, n) or len(n) > 253 for n in names):
-            raise self.fail(name, raw)
-        return tuple(dict.fromkeys(n.rstrip(".") for n in names))
-
-
-class Text(Parser):
-    allowed = "any text"
-
-    def __call__(self, name: str, raw: str) -> str:
-        return raw
-
-
-class AddressList(Parser):
-    """gunicorn's and uvicorn's FORWARDED_ALLOW_IPS: addresses and networks, comma-separated, or `*`.
-
-    Networks are strict, as gunicorn's validator is (10.0.0.1/8 is a mistake, 10.0.0.0/8 is meant);
-    the value is normalised to networks, `*` to every IPv4 and IPv6 address.
-    """
-
-    allowed = "comma-separated IP addresses or CIDR networks (e.g. 10.0.0.0/8,192.168.1.7), or *"
-    blank_ok = True
-    EVERYWHERE = ("0.0.0.0/0", "::/0")
-
-    def __call__(self, name: str, raw: str) -> Tuple[str, ...]:
-        entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
-        if "*" in entries:
-            return self.EVERYWHERE
-        networks: List[str] = []
-        for entry in entries:
-            try:
-                network = str(ipaddress.ip_network(entry))
-            except ValueError as exc:
-                raise SettingsError(name, raw, f"{self.allowed} ({exc})") from None
-            if network not in networks:
-                networks.append(network)
-        return tuple(networks)
-
-
-def _raise(error: Exception) -> Any:
-    raise error
-
-
-# --- the table
+__all__ = ["VARIABLES", "BY_NAME", "Settings", "SettingsError", "Variable", "load", "load_location", "raw_values"]
 
 
 @dataclass(frozen=True)
@@ -271,68 +56,87 @@ class Variable:
     parse: Parser
     help: str
     section: str = "app"
+    resolved: Optional[str] = None  # how load() turns the value into the field's effective one
 
     @property
     def allowed(self) -> str:
         return self.parse.allowed
 
 
+_VARIABLE = "aiohttp_nginx_variable"
+_DERIVED = "aiohttp_nginx_derived"
+
+
+def variable(name: str, default: Optional[str], parse: Parser, help: str, section: str, resolved: Optional[str] = None) -> Any:
+    """A Settings field that is an environment variable."""
+    return dataclasses.field(metadata={_VARIABLE: Variable(name, default, parse, help, section, resolved)})
+
+
+def derived(why: str) -> Any:
+    """A Settings field that is no variable: load() derives it from the variables, the app directory or the machine."""
+    return dataclasses.field(metadata={_DERIVED: why})
+
+
 DEFAULT_WORKER = "aiohttp_nginx_base.worker.Worker"
 
-VARIABLES: Tuple[Variable, ...] = (
+
+@dataclass(frozen=True)
+class Settings:
     # where the app is
-    Variable("APP_DIR", "/app", AbsPath(), "Directory of the app; the working directory and first on the import path.", "app"),
-    Variable(
+    app_dir: Path = variable("APP_DIR", "/app", AbsPath(), "Directory of the app; the working directory and first on the import path.", "app")
+    app_module: str = variable(
         "APP_MODULE",
         None,
         AppSpec(),
         "The app to serve as `module:variable`, or `module:factory(args)` with literal arguments; wins over MODULE_NAME/VARIABLE_NAME. See [Your app](#your-app) for what the variable may be.",
         "app",
-    ),
-    Variable(
+        resolved='APP_MODULE, else MODULE_NAME (or the default module) and VARIABLE_NAME',
+    )
+    module_name: Optional[str] = variable(
         "MODULE_NAME",
         None,
         Identifier(dotted=True),
         "Module of the app. Default: `app.main` if `app/main.py` exists, else `main` if `main.py` exists, else `app`.",
         "app",
-    ),
-    Variable(
+    )
+    variable_name: str = variable(
         "VARIABLE_NAME",
         "app",
         AppVariable(),
         "The app in that module: a `web.Application`, or a plain or async factory (called once per worker, `create_app(args)` passes literal arguments).",
         "app",
-    ),
-    Variable(
+    )
+    pre_start_path: Path = variable(
         "PRE_START_PATH",
         "$APP_DIR/prestart.sh",
         AbsPath(),
         "Shell script sourced before start-up (its exports reach the app). Set explicitly, it must exist.",
         "app",
-    ),
+    )
     # nginx
-    Variable(
+    listen_port: int = variable(
         "LISTEN_PORT",
         "80",
         Int(1, 65535),
         "The only TCP port: where nginx listens (use >= 1024 when running as non-root). `aiohttp-nginx run` defaults to 8080.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_max_upload: str = variable(
         "NGINX_MAX_UPLOAD",
         "1m",
         Size(),
         "Largest request body nginx accepts (413 beyond, before the app is touched): 1 MiB by default, as aiohttp's own `client_max_size`; 0 means unlimited.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_worker_processes: int = variable(
         "NGINX_WORKER_PROCESSES",
         "auto",
         IntOrAuto(1, 1024),
         "nginx worker processes; `auto` uses the usable CPUs of the container (each has its own listening socket).",
         "nginx",
-    ),
-    Variable(
+        resolved='`auto` becomes the usable CPUs',
+    )
+    nginx_worker_connections: int = variable(
         "NGINX_WORKER_CONNECTIONS",
         None,
         Int(16, 1048576),
@@ -340,85 +144,85 @@ VARIABLES: Tuple[Variable, ...] = (
         "Default: from the open-file limit, less 64, capped at 65,536 for all workers together and by a memory limit "
         "(see Capacity).",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_worker_open_files: Optional[int] = variable(
         "NGINX_WORKER_OPEN_FILES",
         None,
         Int(1, 1048576),
         "Open-file limit per nginx worker (`worker_rlimit_nofile`). Default: NGINX_WORKER_CONNECTIONS + 64, "
         "within the hard limit.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_max_concurrent: int = variable(
         "NGINX_MAX_CONCURRENT",
         None,
         Int(1, 65535),
         "Requests and websockets nginx passes to the app at once; beyond it, nginx answers 503 with `Retry-After: 1` "
         "at once. Default: from nginx's connections (two per request; slots kept for the keep-alive pool and to answer the overflow).",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_client_connections: int = variable(
         "NGINX_CLIENT_CONNECTIONS",
         "0",
         Int(0, 65535),
         "Requests and websockets one client address may have in flight at once (nginx `limit_conn`); "
         "beyond, 503 with `Retry-After` (nginx has one status for its connection limits). 0: no limit.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_client_rate: int = variable(
         "NGINX_CLIENT_RATE",
         "0",
         Int(0, 1000000),
         "Requests per second one client address may make (nginx `limit_req`, burst NGINX_CLIENT_BURST, no delay); "
         "beyond, 429 with `Retry-After`. 0: no limit.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_client_burst: int = variable(
         "NGINX_CLIENT_BURST",
         None,
         Int(0, 1000000),
         "Requests over NGINX_CLIENT_RATE a client may make at once before getting 429. Default: NGINX_CLIENT_RATE.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_proxy_timeout: int = variable(
         "NGINX_PROXY_TIMEOUT",
         None,
         Int(1, 86400),
         "Seconds nginx waits on the app for a plain request (its upstream read and send timeouts; 504 after). "
         "Default: TIMEOUT.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_websocket_timeout: int = variable(
         "NGINX_WEBSOCKET_TIMEOUT",
         "3600",
         Int(1, 604800),
         "Seconds an idle websocket is kept open through nginx. Only a real handshake (GET with `Upgrade: websocket` "
         "and `Connection: upgrade`) gets it.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_conf_dir: Path = variable(
         "NGINX_CONF_DIR",
         "/etc/nginx/conf.d",
         AbsPath(),
         "Its `*.conf` files are included in nginx's `http` block and its `server/*.conf` files in the generated `server` block.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_user: Optional[str] = variable(
         "NGINX_USER",
         None,
         UserName(),
         "User nginx's worker processes switch to when the stack runs as root (never root itself). Default: `www-data` (Debian) or `nginx` (Alpine); without either, starting as root is refused.",
         "nginx",
-    ),
-    Variable(
+    )
+    allowed_hosts: Optional[Tuple[str, ...]] = variable(
         "ALLOWED_HOSTS",
         None,
         HostList(),
         "Host names requests may carry in their `Host` header (comma-separated; `*.example.com` for its subdomains). Any other Host, or none, gets 421 from nginx before the app. Unset: any Host.",
         "nginx",
-    ),
+    )
     # the edge: what the load balancer in front may tell us, and how we answer it
-    Variable(
+    forwarded_allow_ips: Tuple[str, ...] = variable(
         "FORWARDED_ALLOW_IPS",
         None,
         AddressList(),
@@ -426,226 +230,179 @@ VARIABLES: Tuple[Variable, ...] = (
         "the client they report (first untrusted address from the right of X-Forwarded-For), its scheme and host. Unset: nobody's. "
         "Same name and syntax as gunicorn's and uvicorn's.",
         "nginx",
-    ),
-    Variable(
+        resolved='unset: nobody, ()',
+    )
+    proxy_protocol: bool = variable(
         "PROXY_PROTOCOL",
         "0",
         Bool(),
         "Every connection starts with a PROXY protocol header (AWS NLB, HAProxy): the client address comes from it. "
         "Plain HTTP clients, including HTTP probes, are then refused; `aiohttp-nginx healthcheck` speaks it.",
         "nginx",
-    ),
-    Variable(
+    )
+    nginx_gzip: bool = variable(
         "NGINX_GZIP",
         "1",
         Bool(),
         "Compress text responses (html, css, js, json, xml, svg, plain) over 1 KiB for clients that accept gzip; "
         "serve `file.gz` next to a static file as it is.",
         "nginx",
-    ),
-    Variable("STATIC_URL", "/static", UrlPath(), "URL prefix under which nginx serves STATIC_PATH.", "nginx"),
-    Variable("STATIC_PATH", "$APP_DIR/static", AbsPath(), "Directory served by nginx at STATIC_URL, when it exists.", "nginx"),
-    Variable("STATIC_INDEX", "0", Bool(), "Serve `STATIC_PATH/index.html` at `/` from nginx.", "nginx"),
-    Variable(
+    )
+    static_url: str = variable("STATIC_URL", "/static", UrlPath(), "URL prefix under which nginx serves STATIC_PATH.", "nginx")
+    static_path: Path = variable("STATIC_PATH", "$APP_DIR/static", AbsPath(), "Directory served by nginx at STATIC_URL, when it exists.", "nginx")
+    static_index: bool = variable("STATIC_INDEX", "0", Bool(), "Serve `STATIC_PATH/index.html` at `/` from nginx.", "nginx")
+    static_max_age: int = variable(
         "STATIC_MAX_AGE",
         "0",
         Int(0, 315360000),
         "Seconds browsers may reuse a static file without asking (`Cache-Control: public, max-age=N`); 0 sends `no-cache`: "
         "they revalidate every time and get 304 while the file is unchanged. Raise it for hashed file names.",
         "nginx",
-    ),
+    )
     # gunicorn
-    Variable("WEB_CONCURRENCY", None, Int(1, 1024), "Number of gunicorn workers; wins over the computed count.", "gunicorn"),
-    Variable(
+    workers: int = variable("WEB_CONCURRENCY", None, Int(1, 1024), "Number of gunicorn workers; wins over the computed count.", "gunicorn", resolved='WEB_CONCURRENCY, else computed from WORKERS_PER_CORE, MAX_WORKERS and the usable CPUs')
+    workers_per_core: float = variable(
         "WORKERS_PER_CORE",
         "1",
         Float(),
         "Workers per usable CPU (cgroup quota, cpuset and affinity honoured), at least 2 in all.",
         "gunicorn",
-    ),
-    Variable(
+    )
+    max_workers: Optional[int] = variable(
         "MAX_WORKERS",
         None,
         Int(1, 1024),
         "Upper bound on the computed worker count (which a memory limit also bounds: 64 MiB a worker over a 96 MiB base).",
         "gunicorn",
-    ),
-    Variable(
+    )
+    max_requests: int = variable(
         "MAX_REQUESTS",
         "0",
         Int(0, 1 << 31),
         "A worker restarts after this many requests (gunicorn's `max_requests`, for apps that leak). 0: never.",
         "gunicorn",
-    ),
-    Variable(
+    )
+    max_requests_jitter: int = variable(
         "MAX_REQUESTS_JITTER",
         "0",
         Int(0, 1 << 31),
         "A random 0..N added to MAX_REQUESTS per worker, so workers do not restart together (gunicorn's `max_requests_jitter`).",
         "gunicorn",
-    ),
-    Variable(
+    )
+    backlog: int = variable(
         "BACKLOG",
         None,
         Int(1, 65535),
         "Listen backlog of gunicorn's unix socket and nginx's port. Default: net.core.somaxconn (what the kernel grants).",
         "gunicorn",
-    ),
-    Variable(
+    )
+    worker_class: str = variable(
         "WORKER_CLASS",
         DEFAULT_WORKER,
         DottedClass(),
         "gunicorn worker class. The default runs uvloop and gives the app the real client address, scheme and host.",
         "gunicorn",
-    ),
-    Variable("TIMEOUT", "120", Int(1, 86400), "Seconds a silent worker may go before gunicorn restarts it.", "gunicorn"),
-    Variable(
+    )
+    timeout: int = variable("TIMEOUT", "120", Int(1, 86400), "Seconds a silent worker may go before gunicorn restarts it.", "gunicorn")
+    graceful_timeout: int = variable(
         "GRACEFUL_TIMEOUT",
         "8",
         Int(0, 86400),
         "Seconds in-flight requests get to finish on stop or reload (fits in `docker stop`'s 10 s).",
         "gunicorn",
-    ),
-    Variable(
+    )
+    keep_alive: int = variable(
         "KEEP_ALIVE",
         "75",
         Int(0, 3600),
         "Seconds gunicorn keeps an idle connection from nginx open; nginx drops idle upstream connections after half of it. 0 turns upstream keep-alive off.",
         "gunicorn",
-    ),
-    Variable(
+    )
+    log_level: str = variable(
         "LOG_LEVEL",
         "info",
         Choice("debug", "info", "warning", "error", "critical"),
         "Log level of gunicorn and nginx's error log.",
         "logging",
-    ),
-    Variable(
+    )
+    access_log: Optional[str] = variable(
         "ACCESS_LOG",
         "-",
         LogTarget(),
         "Access log (written by nginx, with the real client address): `-` for the container's output, a file path, or `off`.",
         "logging",
-    ),
-    Variable(
+    )
+    access_log_format: str = variable(
         "ACCESS_LOG_FORMAT",
         "combined",
         Choice("combined", "json"),
         "`combined`: nginx's combined line plus request time and request id; `json`: one JSON object per line.",
         "logging",
-    ),
-    Variable(
+    )
+    error_log: Optional[str] = variable(
         "ERROR_LOG",
         "-",
         LogTarget(),
         "Error log of gunicorn and nginx: `-` for the container's error output, a file path, or `off`.",
         "logging",
-    ),
-    Variable(
+    )
+    gunicorn_conf: Optional[Path] = variable(
         "GUNICORN_CONF",
         None,
         AbsPath(),
         "A gunicorn config file loaded after the generated one (its values win, except `bind`). Default: `APP_DIR/gunicorn_conf.py` if it exists.",
         "gunicorn",
-    ),
-    Variable(
+        resolved='GUNICORN_CONF, else APP_DIR/gunicorn_conf.py if it exists',
+    )
+    gunicorn_cmd_args: Optional[str] = variable(
         "GUNICORN_CMD_ARGS",
         None,
         Text(),
         "Extra gunicorn command-line settings, honoured by gunicorn itself (they win over the config files).",
         "gunicorn",
-    ),
+    )
     # runtime
-    Variable(
+    runtime_dir: Path = variable(
         "RUNTIME_DIR",
         "/tmp/aiohttp-nginx",
         AbsPath(),
         "Where the generated configs, sockets and temp files go (so a read-only root works with a `/tmp` tmpfs).",
         "runtime",
-    ),
+    )
     # stopping behind a load balancer, and the probes it asks
-    Variable(
+    shutdown_delay: int = variable(
         "SHUTDOWN_DELAY",
         "0",
         Int(0, 3600),
         "Seconds the stack keeps serving after SIGTERM while it reports not ready (readiness probe 503, `aiohttp-nginx healthcheck` fails), so load balancers stop sending it requests before it stops. A second SIGTERM ends the delay.",
         "runtime",
-    ),
-    Variable(
+    )
+    stop_timeout: int = variable(
         "STOP_TIMEOUT",
         "10",
         Int(1, 86400),
         "Seconds the orchestrator allows between SIGTERM and SIGKILL (`docker stop`'s 10 s; Kubernetes' terminationGracePeriodSeconds). The stack refuses to start unless SHUTDOWN_DELAY + GRACEFUL_TIMEOUT + 2 fits in it.",
         "runtime",
-    ),
-    Variable(
+    )
+    probe_prefix: str = variable(
         "PROBE_PREFIX",
         "/_aiohttp-nginx",
         UrlPath(),
         "URL prefix of the probes nginx answers on LISTEN_PORT, whatever the Host: `PREFIX/livez` (nginx runs) and `PREFIX/readyz` (a gunicorn worker answers and the stack is not draining). Not logged, never passed to the app.",
         "runtime",
-    ),
-    Variable(
+    )
+    healthcheck_path: str = variable(
         "HEALTHCHECK_PATH",
         "/",
         UrlPath(),
         "Path `aiohttp-nginx healthcheck` requests through nginx; any status below 500 is healthy.",
         "runtime",
-    ),
-)
+    )
 
-BY_NAME: Dict[str, Variable] = {v.name: v for v in VARIABLES}
-
-
-@dataclass(frozen=True)
-class Settings:
-    app_dir: Path
-    app_module: str
-    pre_start_path: Path
-    listen_port: int
-    nginx_max_upload: str
-    nginx_worker_processes: int
-    nginx_worker_connections: int
-    nginx_worker_open_files: int
-    nginx_max_concurrent: int
-    nginx_client_connections: int
-    nginx_client_rate: int
-    nginx_client_burst: int
-    nginx_proxy_timeout: int
-    nginx_websocket_timeout: int
-    nginx_conf_dir: Path
-    nginx_user: Optional[str]
-    allowed_hosts: Optional[Tuple[str, ...]]
-    static_url: str
-    static_path: Path
-    static_index: bool
-    static_max_age: int
-    forwarded_allow_ips: Tuple[str, ...]
-    proxy_protocol: bool
-    nginx_gzip: bool
-    access_log_format: str
-    workers: int
-    worker_class: str
-    timeout: int
-    graceful_timeout: int
-    keep_alive: int
-    max_requests: int
-    max_requests_jitter: int
-    backlog: int
-    log_level: str
-    access_log: Optional[str]
-    error_log: Optional[str]
-    gunicorn_conf: Optional[Path]
-    gunicorn_cmd_args: Optional[str]
-    runtime_dir: Path
-    healthcheck_path: str
-    shutdown_delay: int
-    stop_timeout: int
-    probe_prefix: str
-    # derived in load(), from the variables above, the app directory and the machine
-    usable_cpus: int
-    static_enabled: bool  # STATIC_PATH is a directory
-    user_nginx_conf: Optional[Path]  # APP_DIR/nginx.conf, which replaces the generated config (tiangolo's habit)
+    # --- derived: no variable of their own
+    usable_cpus: int = derived("CPUs this container may use (cgroup quota, cpuset, affinity): cpus.py, via the Host")
+    static_enabled: bool = derived("STATIC_PATH is a directory")
+    user_nginx_conf: Optional[Path] = derived("APP_DIR/nginx.conf if it exists: it replaces the generated config (tiangolo's habit)")
 
     def as_dict(self) -> Dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -674,6 +431,13 @@ DRAINING_FLAG = Path("run") / "draining"  # under RUNTIME_DIR
 def probe_path(prefix: str, name: str) -> str:
     """A probe's path under PROBE_PREFIX (Kubernetes' own names: livez, readyz)."""
     return f"{prefix.rstrip('/')}/{name}"
+
+
+# field name -> its variable, in declaration order (the README table's order)
+FIELDS: Dict[str, Variable] = {f.name: f.metadata[_VARIABLE] for f in dataclasses.fields(Settings) if _VARIABLE in f.metadata}
+VARIABLES: Tuple[Variable, ...] = tuple(FIELDS.values())
+BY_NAME: Dict[str, Variable] = {v.name: v for v in VARIABLES}
+DERIVED: Tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings) if _DERIVED in f.metadata)
 
 
 def raw_values(env: Env) -> Dict[str, Optional[str]]:
@@ -793,7 +557,8 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
     }
 
     # fields named after their variable take its parsed value; the rest are derived above
-    direct = {f.name: parsed[f.name.upper()] for f in dataclasses.fields(Settings) if f.name.upper() in parsed}
+    # each variable's field takes its parsed value; the `resolved` ones and the derived ones are worked out above
+    direct = {field: parsed[var.name] for field, var in FIELDS.items()}
     return Settings(
         **{
             **direct,
@@ -828,7 +593,8 @@ class Location:
 def load_location(env: Env = os.environ) -> Location:
     """Location from the environment, with the same defaults, parsers and errors as load()."""
     raw = raw_values(env)
-    return Location(**{f.name: _parse(f.name.upper(), raw[f.name.upper()]) for f in dataclasses.fields(Location)})
+    names = {f.name: FIELDS[f.name].name for f in dataclasses.fields(Location)}
+    return Location(**{field: _parse(name, raw[name]) for field, name in names.items()})
 
 
 # What a stop needs besides SHUTDOWN_DELAY and GRACEFUL_TIMEOUT: gunicorn is told up to 1 s after

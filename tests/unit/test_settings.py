@@ -602,3 +602,30 @@ def test_markdown_table_has_one_row_per_variable() -> None:
     for var, row in zip(VARIABLES, rows):
         assert row.startswith(f"| `{var.name}` |")
         assert row.count("|") == 5, f"a '|' inside {var.name}'s text breaks the table: {row}"
+
+
+# --- declared once
+
+
+def test_every_settings_field_is_a_variable_or_marked_derived() -> None:
+    from dataclasses import fields
+
+    from aiohttp_nginx_base.settings import DERIVED, FIELDS, Settings
+
+    names = [f.name for f in fields(Settings)]
+    assert sorted(names) == sorted([*FIELDS, *DERIVED])
+    assert not set(FIELDS) & set(DERIVED)
+    assert set(DERIVED) == {"usable_cpus", "static_enabled", "user_nginx_conf"}
+
+
+def test_every_variable_has_exactly_one_field() -> None:
+    from aiohttp_nginx_base.settings import FIELDS
+
+    assert len(set(FIELDS.values())) == len(VARIABLES) == len({v.name for v in VARIABLES})
+    assert [v.name for v in FIELDS.values()] == [v.name for v in VARIABLES]
+
+
+def test_each_field_holds_its_variables_value(app_dir: Path) -> None:
+    s = load(env_for(app_dir, MODULE_NAME="app", VARIABLE_NAME="application", WORKERS_PER_CORE="3", MAX_WORKERS="5"), cpu_count=two_cpus)
+    assert (s.module_name, s.variable_name, s.workers_per_core, s.max_workers) == ("app", "application", 3.0, 5)
+    assert (s.app_module, s.workers) == ("app:application", 5)  # the resolved ones
