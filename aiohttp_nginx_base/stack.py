@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, Callable, Dict, Mapping, Optional, Set, Tuple
 
 from . import control, private, processes, render, runfiles, runtime, settings, trust
+from . import supervisor_hooks as hooks
 from .host import Host, gather
 from .prestart import StopGuard
 from .settings import Settings, SettingsError
@@ -124,20 +125,10 @@ class Supervision:
         self._wakeup: Tuple[socket.socket, socket.socket]
 
     def run(self) -> int:
-        from supervisor import events, supervisord
-        from supervisor.options import ServerOptions
+        options = self.options = hooks.server_options(self.conf)
 
-        options = self.options = ServerOptions()
-        options.realize(["-c", str(self.conf)])
-        options.first, options.test = True, False  # what supervisord.main() sets before go()
-        install_supervisord_handlers = options.setsignals
-
-        def setsignals() -> None:
-            # called by supervisord after it has cleared event subscriptions
-            install_supervisord_handlers()
-            events.subscribe(events.ProcessStateExitedEvent, self._on_program_end)
-            events.subscribe(events.ProcessStateFatalEvent, self._on_program_end)
-            events.subscribe(events.ProcessStateRunningEvent, self._on_program_running)
+        def install() -> None:
+            hooks.subscribe_programs(self._on_program_running, self._on_program_end)
             signal.signal(signal.SIGQUIT, self._on_quit)
             signal.signal(signal.SIGHUP, self._on_hup)
             signal.signal(signal.SIGTERM, self._on_term)
@@ -147,11 +138,9 @@ class Supervision:
             elif self.early_hup:
                 self._on_hup(signal.SIGHUP, None)
 
-        options.setsignals = setsignals
+        hooks.after_setsignals(options, install)
         self._responsive_poll(options)
-        supervisord.go(options)
-        options.close_httpservers()
-        options.close_logger()
+        hooks.run_loop(options)
         if self.failure and not self.fast_stop:
             said = self.failure if self.app_failed else f"stopped because {self.failure}"
             print(f"aiohttp-nginx: {said}", file=sys.stderr, flush=True)
@@ -163,21 +152,18 @@ class Supervision:
         would start a second late and each step of a stop would wait as long. A signal now
         wakes the poll (through a wakeup socket), and while starting or stopping it polls
         every 20 ms; once everything runs, it idles at supervisord's own pace."""
-        from supervisor.states import SupervisorStates
-
         wake_read, wake_write = socket.socketpair()
         for end in (wake_read, wake_write):
             end.setblocking(False)
         signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
         self._wakeup = (wake_read, wake_write)  # kept open for the life of the loop
-        poll = options.poller.poll
 
-        def responsive_poll(timeout: float) -> Any:
+        def responsive_poll(poll: hooks.Poll, timeout: float) -> hooks.PollResult:
             if self.drain is not None:
                 self.drain.step()
                 timeout = min(timeout, self.drain.remaining())
-            changing = options.mood != SupervisorStates.RUNNING or self.running != set(PROGRAMS)
-            options.poller.register_readable(wake_read.fileno())
+            changing = not hooks.is_running(options) or self.running != set(PROGRAMS)
+            hooks.watch_readable(options, wake_read.fileno())
             readable, writable = poll(min(timeout, 0.02) if changing else timeout)
             if wake_read.fileno() in readable:
                 readable = [fd for fd in readable if fd != wake_read.fileno()]
@@ -187,25 +173,23 @@ class Supervision:
                     pass
             return readable, writable
 
-        options.poller.poll = responsive_poll
+        hooks.wrap_poll(options, responsive_poll)
 
     def _on_program_running(self, event: Any) -> None:
-        self.running.add(event.process.config.name)
-        self.groups[event.process.config.name] = event.process.pid  # supervisord gives each its own group
+        name, pid, _ = hooks.program_of(event)
+        self.running.add(name)
+        self.groups[name] = pid  # supervisord gives each its own group
 
     def _on_program_end(self, event: Any) -> None:
-        from supervisor.states import SupervisorStates
-
-        name = event.process.config.name
+        name, _, status = hooks.program_of(event)
         self.ended.add(name)
         if self.drain is not None:
             self.drain.step()  # nginx has finished: gunicorn's turn, without waiting for the poll
         stopping = self.drain is not None and self.drain.stopping
-        if name not in PROGRAMS or self.fast_stop or stopping or self.options.mood < SupervisorStates.RUNNING:
+        if name not in PROGRAMS or self.fast_stop or stopping or hooks.is_stopping(self.options):
             return  # a requested stop, or a shutdown already under way
         # what the dead program left behind (nginx's workers outlive a killed master) goes too
         processes.end_group(self.groups.get(name))
-        status = event.process.exitstatus
         self.failure = f"{name} could not be started" if status is None else f"{name} exited unexpectedly (exit status {status})"
         # a worker that could not load the app left the reason (worker.py): said once, last
         reason = runfiles.read(self.settings.runtime_dir / "run", runfiles.LOAD_FAILURE) if name == "gunicorn" else ""
@@ -213,20 +197,20 @@ class Supervision:
             self.failure, self.app_failed = f"the app failed to load: {reason}", True
         else:
             print(f"aiohttp-nginx: {self.failure}; stopping", file=sys.stderr, flush=True)
-        self.options.mood = SupervisorStates.SHUTDOWN
+        hooks.shut_down(self.options)
 
     def _on_stop_signal(self, signum: int) -> None:
         if signum == signal.SIGQUIT:
             self._on_quit(signum, None)
         else:
-            self.options.signal_receiver.receive(signum, None)
+            hooks.deliver_signal(self.options, signum)
 
     def _on_quit(self, signum: int, frame: Optional[FrameType]) -> None:
         # fast stop: nginx's and gunicorn's own quick-shutdown signals, then the usual shutdown
         self.fast_stop = True
         processes.signal_pidfile(self.settings.runtime_dir / NGINX_PID, signal.SIGTERM)
         processes.signal_pidfile(self.settings.runtime_dir / GUNICORN_PID, signal.SIGINT)
-        self.options.signal_receiver.receive(signal.SIGTERM, frame)
+        hooks.deliver_signal(self.options, signal.SIGTERM)
 
     def hold_reloads(self) -> None:
         """From now on `reload` can find the stack: SIGHUP's default action would end it
@@ -253,17 +237,13 @@ class Supervision:
         control.record_result(self.settings.runtime_dir, self.reloads, ok, message)
 
     def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
-        from supervisor.states import SupervisorStates
-
         if self.drain is not None:
             self.drain.hurry()  # a second SIGTERM: the delay is over
-        elif self.fast_stop or self.options.mood < SupervisorStates.RUNNING or self.running != set(PROGRAMS):
+        elif self.fast_stop or hooks.is_stopping(self.options) or self.running != set(PROGRAMS):
             # still starting (or already stopping): supervisord's own stop is all there is to do
-            self.options.signal_receiver.receive(signum, frame)
+            hooks.deliver_signal(self.options, signum)
         else:
-            self.drain = Drain(
-                self.settings, lambda: self.options.signal_receiver.receive(signal.SIGTERM, None), lambda: "nginx" in self.ended
-            )
+            self.drain = Drain(self.settings, lambda: hooks.deliver_signal(self.options, signal.SIGTERM), lambda: "nginx" in self.ended)
 
 
 def _describe(exc: BaseException) -> str:
