@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import time
@@ -33,6 +34,15 @@ def wait_until(check: Callable[[], Optional[T]], timeout: float, what: str, inte
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last error: {last_error!r})")
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this pid exists (a zombie counts until its parent reaps it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def free_port() -> int:

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support import get_text, wait_until
+from tests.support import get_text, pid_alive, wait_until
 
 
 def write_hook(tmp_path: Path, text: str) -> Path:
     hook = tmp_path / "hook.sh"
     hook.write_text(textwrap.dedent(text))
     return hook
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -46,7 +37,7 @@ def test_a_stop_signal_in_the_middle_of_a_slow_prestart_stops_at_once(host_stack
     assert len(stop_lines) == 1 and stop_lines[0].startswith(f"aiohttp-nginx: stopped by {name} while {hook} ran"), stack.output
     assert "Traceback" not in stack.output
     assert not (tmp_path / "rt").exists()  # nothing was rendered or started
-    wait_until(lambda: not alive(sleeper), 5, "the hook's child to end")
+    wait_until(lambda: not pid_alive(sleeper), 5, "the hook's child to end")
 
 
 def test_a_prestart_that_fails_stops_the_start_with_its_status_in_one_line(host_stack, tmp_path: Path) -> None:
@@ -70,7 +61,7 @@ def test_what_prestart_leaves_in_the_background_gets_sigterm_when_the_stack_stop
     stack = host_stack(env={"PRE_START_PATH": str(hook)})
     assert get_text(stack.port, "/env/GREETING") == (200, "from the hook")  # the export reached the app
     helper = int((tmp_path / "got-term.pid").read_text())
-    assert alive(helper)  # it runs alongside the stack
+    assert pid_alive(helper)  # it runs alongside the stack
     assert stack.stop(signal.SIGTERM, timeout=20) == 0, stack.output
     assert marker.read_text() == "TERM\n"
-    wait_until(lambda: not alive(helper), 5, "the background helper to end")
+    wait_until(lambda: not pid_alive(helper), 5, "the background helper to end")

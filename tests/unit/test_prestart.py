@@ -13,7 +13,7 @@ from typing import Dict
 import pytest
 
 from aiohttp_nginx_base import prestart, processes
-from tests.support import wait_until
+from tests.support import pid_alive, wait_until
 
 
 @pytest.fixture
@@ -88,15 +88,7 @@ def test_a_stop_signal_during_a_slow_hook_ends_it_and_its_children_within_a_seco
     assert runner.returncode == 128 + sig, err
     assert err.count("\n") == 2 and f"stopped by {signal.Signals(sig).name} while" in err, err  # "sourcing", then one line
     assert "GREETING" not in out
-    wait_until(lambda: not _alive(sleeper), 5, "the hook's sleep to end")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    wait_until(lambda: not pid_alive(sleeper), 5, "the hook's sleep to end")
 
 
 # runs prestart as `aiohttp-nginx start` does, and prints the environment it leaves
