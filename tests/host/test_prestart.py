@@ -30,7 +30,7 @@ def test_a_stop_signal_in_the_middle_of_a_slow_prestart_stops_at_once(host_stack
     """)
     stack = host_stack(env={"PRE_START_PATH": str(hook), "RUNTIME_DIR": str(tmp_path / "rt")}, ready=False)
     sleeper = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() or None, 20, "the hook's sleep"))
-    status = stack.stop(sig, timeout=5)  # a stop that waited for the sleep would take 60 s
+    status = stack.stop(sig, timeout=15)  # a stop that waited for the sleep would take 60 s
     name = signal.Signals(sig).name
     assert status == 128 + sig, stack.output
     stop_lines = [line for line in stack.lines if line.startswith("aiohttp-nginx:") and "sourcing" not in line]

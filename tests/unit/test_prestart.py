@@ -71,7 +71,7 @@ def test_the_hook_can_read_values_that_are_not_utf8(env: Dict[str, str]) -> None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_stop_signal_during_a_slow_hook_ends_it_and_its_children_within_a_second(env: Dict[str, str], tmp_path: Path, sig: int) -> None:
+def test_a_stop_signal_during_a_slow_hook_ends_it_and_its_children_at_once(env: Dict[str, str], tmp_path: Path, sig: int) -> None:
     # the attack: `docker stop` while prestart.sh waits on a database that never comes
     marker = tmp_path / "sleeper.pid"
     hook(env, f"sleep 60 &\necho $! > {marker}\nwait\nexport GREETING=too-late\n")
@@ -81,8 +81,7 @@ def test_a_stop_signal_during_a_slow_hook_ends_it_and_its_children_within_a_seco
     sleeper = int(wait_until(lambda: marker.exists() and marker.read_text().strip() or None, 20, "the hook's sleep"))
     runner.send_signal(sig)
     try:
-        # about a second when the machine is idle; 5 s of slack for a loaded CI box (unfixed, the hook runs 60 s)
-        out, err = runner.communicate(timeout=5)
+        out, err = runner.communicate(timeout=10)  # the hook would sleep 60 s
     finally:
         runner.kill()
     assert runner.returncode == 128 + sig, err
