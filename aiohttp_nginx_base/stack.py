@@ -55,21 +55,16 @@ def _probe_bind(family: socket.AddressFamily, address: str, port: int) -> None:
 def supervisord_test(settings: Settings, host: Host) -> str:
     """'' when supervisord reads the programs back as rendered (paths with spaces or '%' included), else why not:
     `check` and `start` agree."""
-    from supervisor.options import ServerOptions
-
     with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-check-") as scratch:
         trial = replace(settings, runtime_dir=Path(scratch))
         runtime.prepare(trial, host)
         paths = runtime.render_into(trial, host)
-        options = ServerOptions()
-        options.configfile = str(paths[render.SUPERVISORD_CONF])
         try:
-            options.process_config(do_usage=False)
+            commands = hooks.program_commands(paths[render.SUPERVISORD_CONF])
         except ValueError as exc:
             return f"supervisord rejected the generated configuration: {(str(exc).splitlines() or [''])[0]}"
-        programs = {p.name: p for group in options.process_group_configs for p in group.process_configs}
         for name, binary in (("gunicorn", host.python), ("nginx", host.nginx_bin or "nginx")):
-            argv = shlex.split(programs[name].command)
+            argv = shlex.split(commands[name])
             if binary not in argv:
                 return f"supervisord would not run {binary!r} for {name} (it reads {argv[0]!r})"
     return ""

@@ -10,7 +10,7 @@ clear test instead of a stack that no longer stops.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 PollResult = Tuple[List[int], List[int]]
 Poll = Callable[[float], PollResult]
@@ -24,6 +24,17 @@ def server_options(conf: Path) -> Any:
     options.realize(["-c", str(conf)])
     options.first, options.test = True, False
     return options
+
+
+def program_commands(conf: Path) -> Dict[str, str]:
+    """Each program's command line as supervisord reads it from `conf` (options.process_config,
+    process_group_configs); raises ValueError when supervisord rejects the file."""
+    from supervisor.options import ServerOptions
+
+    options = ServerOptions()
+    options.configfile = str(conf)
+    options.process_config(do_usage=False)
+    return {p.name: str(p.command) for group in options.process_group_configs for p in group.process_configs}
 
 
 def run_loop(options: Any) -> None:

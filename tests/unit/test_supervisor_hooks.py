@@ -22,12 +22,22 @@ from aiohttp_nginx_base.settings import load
 
 
 @pytest.fixture
-def options(app_dir: Path, tmp_path: Path) -> Any:
+def conf(app_dir: Path, tmp_path: Path) -> Path:
     s = load({"APP_DIR": str(app_dir), "RUNTIME_DIR": str(tmp_path / "rt")}, cpu_count=lambda: 1)
     host = gather()
     runtime.prepare(s, host)
-    paths = runtime.render_into(s, host)
-    return hooks.server_options(paths[render.SUPERVISORD_CONF])
+    return runtime.render_into(s, host)[render.SUPERVISORD_CONF]
+
+
+@pytest.fixture
+def options(conf: Path) -> Any:
+    return hooks.server_options(conf)
+
+
+def test_options_process_config_and_process_group_configs_give_the_program_commands(conf: Path) -> None:
+    commands = hooks.program_commands(conf)
+    assert set(commands) == {"gunicorn", "nginx"}
+    assert " -m gunicorn " in commands["gunicorn"]
 
 
 @pytest.fixture
