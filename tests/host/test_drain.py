@@ -118,8 +118,8 @@ def test_readiness_fails_while_no_gunicorn_worker_can_answer(host_stack, runtime
     runtime = runtime_dir
     stack = host_stack(env={"RUNTIME_DIR": str(runtime), "WEB_CONCURRENCY": "2"})
     master = int((runtime / "run" / "gunicorn.pid").read_text())
-    workers = children(master)
-    assert len(workers) == 2
+    # the stack answers once one worker serves; the second may still be booting
+    workers = wait_until(lambda: _exactly(2, children(master)), 30, "both gunicorn workers")
     for pid in workers:  # alive to gunicorn (it does not check a stopped worker for seconds), but serving nothing
         os.kill(pid, signal.SIGSTOP)
     try:
@@ -129,6 +129,10 @@ def test_readiness_fails_while_no_gunicorn_worker_can_answer(host_stack, runtime
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
     wait_until(lambda: status(stack.port, READY) == 200, 10, "readiness once the workers run again")
+
+
+def _exactly(count: int, found: List[int]) -> List[int]:
+    return found if len(found) == count else []
 
 
 def test_probes_answer_whatever_allowed_hosts_says(host_stack) -> None:
