@@ -188,6 +188,8 @@ def gunicorn_settings(s: Settings, host: Host) -> Dict[str, Any]:
         "worker_tmp_dir": "/dev/shm" if host.shm_writable else str(s.runtime_dir / "run"),
         "control_socket_disable": True,
         "user_conf": str(s.gunicorn_conf) if s.gunicorn_conf else None,
+        # supervisord hides FORWARDED_ALLOW_IPS from gunicorn (see supervisord.conf.j2); the app gets it back
+        "app_forwarded_allow_ips": ",".join(s.forwarded_allow_ips) or None,
     }
 
 

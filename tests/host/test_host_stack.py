@@ -23,6 +23,12 @@ def test_prestart_exports_reach_the_app(host_stack) -> None:
     assert get_text(stack.port, "/env/GREETING") == (200, "from prestart")
 
 
+def test_forwarded_allow_ips_networks_reach_the_app_but_not_gunicorn(host_stack) -> None:
+    # gunicorn < 24 (the python3.8/3.9 images) refuses to start when it reads a network in FORWARDED_ALLOW_IPS itself
+    stack = host_stack(env={"FORWARDED_ALLOW_IPS": "10.0.0.0/8"})
+    assert get_text(stack.port, "/env/FORWARDED_ALLOW_IPS") == (200, "10.0.0.0/8")
+
+
 def test_websocket_echo_through_nginx(host_stack) -> None:
     stack = host_stack()
     assert websocket_echo(stack.port, "hi") == "echo: hi"

@@ -547,3 +547,13 @@ def test_any_values_of_every_variable_give_one_line_or_configs_nginx_and_supervi
         result = stack.nginx_test(s, HOST)
         assert result.returncode == 0, (env, result.stdout)
         assert set(programs(supervisord_sees(s))) == {"gunicorn", "nginx"}
+
+
+def test_gunicorn_starts_without_forwarded_allow_ips_and_the_app_gets_it_back(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    # gunicorn < 24 validates FORWARDED_ALLOW_IPS from its own environment and refuses networks (CIDRs) nginx takes
+    s = make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt"), FORWARDED_ALLOW_IPS="10.0.0.0/8")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(render.supervisord_conf(s, HOST, "secret"))
+    assert parser["program:gunicorn"]["environment"].endswith(',FORWARDED_ALLOW_IPS=""')
+    assert render.gunicorn_settings(s, HOST)["app_forwarded_allow_ips"] == "10.0.0.0/8"
+    assert render.gunicorn_settings(make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt")), HOST)["app_forwarded_allow_ips"] is None
