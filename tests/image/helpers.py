@@ -9,10 +9,11 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from pytest_aiohttp_nginx.docker import docker as docker
@@ -20,6 +21,8 @@ from pytest_aiohttp_nginx.docker import exit_code as exit_code
 from pytest_aiohttp_nginx.docker import inspect as inspect
 from pytest_aiohttp_nginx.docker import logs as logs
 from pytest_aiohttp_nginx.docker import tail as tail
+
+from tests.support import get_text, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_REPO = os.environ.get("IMAGE", "aiohttp-nginx")  # the checkout's image; test-app images are named after it too
@@ -139,3 +142,26 @@ def memory_mib(container: str) -> float:
     match = re.fullmatch(r"([\d.]+)\s*([KMG]i?B)", usage)
     assert match, usage
     return float(match[1]) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[match[2]]
+
+
+def stop_with_a_request_in_flight(container: str, port: int) -> Tuple[Dict[str, object], float, str]:
+    """`docker stop` while a 2-second request is inside the app: (what the request got, seconds the stop took, logs)."""
+    results: Dict[str, object] = {}
+
+    def slow() -> None:
+        try:
+            results["slow"] = get_text(port, "/slow?s=2&mark=/tmp/inflight", timeout=20)
+        except OSError as exc:
+            results["slow"] = exc
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    try:
+        wait_until(lambda: docker("exec", container, "test", "-f", "/tmp/inflight", check=False).returncode == 0, 10,
+                   "the slow request to reach the app", interval=0.1)
+        started = time.monotonic()
+        docker("stop", container, timeout=30)
+        stopped_in = time.monotonic() - started
+    finally:
+        thread.join(25)
+    return results, stopped_in, tail(logs(container))

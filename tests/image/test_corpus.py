@@ -7,15 +7,25 @@ APP_DIR=/app/<dir>, so the corpus costs one small image layer per tag, not one i
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Dict, Iterator
 
 import pytest
 
 from tests.corpus import FAILING, RUN_APP_NOTE, SERVED, Failing, Served, check_failure
 from tests.image.conftest import build_app_image
-from tests.image.helpers import LABEL, SESSION, docker, exit_code, gunicorn_workers, inspect, listening_ports, logs, run_seconds, tail
+from tests.image.helpers import (
+    LABEL,
+    SESSION,
+    docker,
+    exit_code,
+    gunicorn_workers,
+    inspect,
+    listening_ports,
+    logs,
+    run_seconds,
+    stop_with_a_request_in_flight,
+    tail,
+)
 from tests.image.test_image import wait_exit
 from tests.support import get_text, wait_until
 
@@ -93,25 +103,7 @@ def test_a_run_app_script_stops_gracefully(corpus_image: str, tag: str) -> None:
     container = _run(corpus_image, f"ainbtest-{SESSION}-corpus-{tag}-stop", "runapp_plain", {})
     try:
         port = ready(container, "/")
-        results: Dict[str, object] = {}
-
-        def slow() -> None:
-            try:
-                results["slow"] = get_text(port, "/slow?s=2&mark=/tmp/inflight", timeout=20)
-            except OSError as exc:
-                results["slow"] = exc
-
-        thread = threading.Thread(target=slow)
-        thread.start()
-        try:
-            wait_until(lambda: docker("exec", container, "test", "-f", "/tmp/inflight", check=False).returncode == 0, 10,
-                       "the slow request to reach the app", interval=0.1)
-            started = time.monotonic()
-            docker("stop", container, timeout=30)
-            stopped_in = time.monotonic() - started
-        finally:
-            thread.join(25)
-        output = tail(logs(container))
+        results, stopped_in, output = stop_with_a_request_in_flight(container, port)
         assert results.get("slow") == (200, "slow done"), output
         assert inspect(container, "{{.State.ExitCode}}") == "0", output
         assert stopped_in < 10, f"docker stop took {stopped_in:.1f} s\n{output}"

@@ -6,10 +6,8 @@ import hashlib
 import ipaddress
 import json
 import os
-import threading
-import time
 import uuid
-from typing import Dict, Set, Tuple
+from typing import Set, Tuple
 
 import pytest
 
@@ -22,6 +20,7 @@ from tests.image.helpers import (
     logs,
     nginx_workers,
     run_seconds,
+    stop_with_a_request_in_flight,
     tail,
 )
 from tests.support import get_json, get_text, request, wait_until, websocket_echo
@@ -159,25 +158,7 @@ def test_a_request_that_crashes_workers_leaves_a_full_set_of_fresh_workers(stack
 def test_docker_stop_lets_in_flight_requests_finish_and_exits_0(stack) -> None:
     port = stack.ready("stop")
     container = stack.container("stop")
-    results: Dict[str, object] = {}
-
-    def slow() -> None:
-        try:
-            results["slow"] = get_text(port, "/slow?s=2&mark=/tmp/inflight", timeout=20)
-        except OSError as exc:
-            results["slow"] = exc
-
-    thread = threading.Thread(target=slow)
-    thread.start()
-    try:
-        wait_until(lambda: docker("exec", container, "test", "-f", "/tmp/inflight", check=False).returncode == 0, 10,
-                   "the slow request to reach the app", interval=0.1)
-        started = time.monotonic()
-        docker("stop", container, timeout=30)
-        stopped_in = time.monotonic() - started
-    finally:
-        thread.join(25)
-    output = tail(logs(container))
+    results, stopped_in, output = stop_with_a_request_in_flight(container, port)
     assert results.get("slow") == (200, "slow done"), output
     assert inspect(container, "{{.State.ExitCode}}") == "0", output
     assert stopped_in < 10, f"docker stop took {stopped_in:.1f} s (killed after its 10 s?)\n{output}"
