@@ -391,7 +391,8 @@ def test_supervisord_runs_the_rendered_configs(app_dir: Path, conf_dir: Path, tm
     progs = programs(supervisord_sees(s))
     gunicorn = shlex.split(progs["gunicorn"].command)
     assert gunicorn[gunicorn.index("--config") + 1] == str(render.GUNICORN_CONFIG)
-    assert progs["gunicorn"].environment == {render.GUNICORN_SETTINGS_VARIABLE: str(paths["gunicorn.json"])}
+    # FORWARDED_ALLOW_IPS is hidden from gunicorn itself (see supervisord.conf.j2)
+    assert progs["gunicorn"].environment == {render.GUNICORN_SETTINGS_VARIABLE: str(paths["gunicorn.json"]), "FORWARDED_ALLOW_IPS": ""}
     assert gunicorn[gunicorn.index("--bind") + 1] == f"unix:{s.socket_path}"
     assert progs["gunicorn"].directory == str(app_dir)
     nginx = shlex.split(progs["nginx"].command)
