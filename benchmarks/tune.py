@@ -164,7 +164,37 @@ def gunicorn_workers(c: Ctx) -> Variants:
     ]
 
 
+def edge(c: Ctx) -> Variants:
+    """What the edge, hardening and scale features cost per request (issue 13), one removed at a time."""
+    one = {"NGINX_WORKER_PROCESSES": "1"}
+    headers = "        include /tmp/aiohttp-nginx/proxy-headers.conf;\n"
+    fewer = (
+        "        proxy_set_header X-Real-IP $edge_client_addr;\n"
+        "        proxy_set_header X-Forwarded-Proto $edge_scheme;\n"
+        "        proxy_set_header X-Aiohttp-Nginx-Proof $aiohttp_nginx_proof;\n"
+    )
+    return [
+        c.stack("default", "stack defaults"),
+        c.stack("nw1", "NGINX_WORKER_PROCESSES=1", one),
+        c.patched("nw1-logall", "nginx 1, access log without the probe filter", replace(" if=$aiohttp_nginx_logged", ""), one),
+        c.patched("nw1-nolimit", "nginx 1, no limit_conn", lambda t: drop_lines(t, "limit_conn stack_in_flight"), one),
+        c.patched("nw1-hdrs", "nginx 1, only client address, scheme and proof headers", replace(headers, fewer), one),
+        c.patched("nw1-noerr", "nginx 1, no error_page", lambda t: drop_lines(t, "error_page"), one),
+        c.patched("nw1-jit", "nginx 1, pcre_jit on", replace("daemon off;\n", "daemon off;\npcre_jit on;\n"), one),
+        c.patched("nw2-accept", "nginx 2, no reuseport", replace(" reuseport;", ";")),
+        c.gunicorn(),
+    ]
+
+
+def drop_lines(text: str, needle: str) -> str:
+    kept = "\n".join(line for line in text.splitlines() if needle not in line) + "\n"
+    if kept == text:
+        raise BenchError(f"patch: {needle!r} not in the generated config")
+    return kept
+
+
 EXPERIMENTS: Dict[str, Callable[[Ctx], Variants]] = {
+    "edge": edge,
     "accesslog": accesslog,
     "nginx_workers": nginx_workers,
     "upstream": upstream,
