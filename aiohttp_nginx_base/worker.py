@@ -44,6 +44,11 @@ RELOAD_POLL_SECONDS = 0.25
 # bounded: a SIGTERM that came while this worker was still importing went to aiohttp's loop handler,
 # which does not run here; the arbiter reaps the reporting worker well within it
 HALT_WAIT_SECONDS = 3.0
+# a graceful stop first waits this long (at most) for nginx to close the worker's keep-alive connections
+# (retire), taken from the graceful timeout: aiohttp's own shutdown gets that much less
+RETIRE_SECONDS = 1.0
+RETIRE_SHARE = 0.1
+RETIRE_POLL_SECONDS = 0.02
 APP_LOAD_ERROR = Arbiter.APP_LOAD_ERROR  # the exit status that makes gunicorn's arbiter stop ("App failed to load.")
 
 
@@ -90,16 +95,38 @@ def apply_client_headers(request: web.BaseRequest, trusted: bool) -> web.BaseReq
     return request
 
 
-def add_real_client(app: web.Application, secret: Optional[str] = None) -> web.Application:
+class Retirement:
+    """Set once a stopping worker no longer accepts connections (Worker.retire): from then on each
+    request on a connection it still holds is its last one, answered with `Connection: close`."""
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active = False
+
+
+def last_on_its_connection(message: Any) -> Any:
+    """The parsed request (aiohttp's RawRequestMessage), marked as the client's last on this connection:
+    aiohttp then answers it with `Connection: close` and closes the connection after the response.
+    A websocket handshake is left as it is: its connection ends with the websocket."""
+    if message.should_close or message.upgrade:
+        return message
+    return message._replace(should_close=True)
+
+
+def add_real_client(app: web.Application, secret: Optional[str] = None, retirement: Optional[Retirement] = None) -> web.Application:
     """Apply the headers as each request is made: unlike a middleware, this costs the app
     nothing when it has no middlewares of its own (aiohttp then skips the middleware chain).
     Without `secret` nothing is trusted."""
     if getattr(app, _WRAPPED, False):
         return app
     make_request = request_factory(app)
+    retiring = retirement or Retirement()
 
     def make_request_with_client(message: Any, *args: Any, **kwargs: Any) -> web.Request:
         message, trusted = trust.take_proof(message, secret)
+        if retiring.active:
+            message = last_on_its_connection(message)
         return apply_client_headers(make_request(message, *args, **kwargs), trusted)  # type: ignore[return-value]
 
     replace_request_factory(app, make_request_with_client)
@@ -124,7 +151,8 @@ def answer_readiness(app: web.Application, path: str) -> None:
     handle = app._handle
 
     async def handle_or_answer_readiness(request: web.Request) -> web.StreamResponse:
-        if request.path == path:
+        # raw_path first: it is the request line's target as parsed, while `path` decodes a URL
+        if request.raw_path.startswith(path) and request.path == path:
             return web.Response(text="ready\n")
         return await handle(request)
 
@@ -215,13 +243,51 @@ class Worker(GunicornWebWorker):
         if self.booted and not getattr(self, "_backlog_restored", False):
             restore_backlog(self.sockets, self.cfg.backlog)
             self._backlog_restored = True
+        self._retire_after_max_requests()
+
+    def _retire_after_max_requests(self) -> None:
+        """MAX_REQUESTS: aiohttp's serving loop, right after this tick, would stop the worker as a SIGTERM
+        does without retiring (closing idle keep-alive connections nginx may be reusing): retire instead."""
+        runner = getattr(self, "_runner", None)
+        server = runner.server if runner is not None else None
+        limit: int = self.max_requests  # type: ignore[has-type]  # gunicorn's, unannotated
+        if not limit or server is None or server.requests_count <= limit:
+            return
+        if getattr(self, "_retiring", None) is None:
+            self.log.info("Max requests, shutting down: %s", self)
+            self._retiring = self.loop.create_task(self.retire(runner, retire_seconds(self.cfg.graceful_timeout)))  # type: ignore[arg-type]
+        self.max_requests = 0  # aiohttp's loop checks it next; the retiring task ends the loop
 
     def _behind_nginx(self) -> bool:
         return bool(self.sockets) and all(s.family == socket.AF_UNIX for s in self.sockets)
 
     def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
-        super().handle_exit(sig, frame)
-        self._stop_now()
+        runner = getattr(self, "_runner", None)
+        if runner is None or not self.alive or getattr(self, "_retiring", None) is not None:
+            super().handle_exit(sig, frame)
+            self._stop_now()
+            return
+        # a graceful stop (SIGTERM: a reload's old worker, or the stack stopping): retire first. aiohttp's
+        # own cleanup closes idle keep-alive connections at once, while nginx may be sending a request on
+        # one of them ("writev() failed (32: Broken pipe) while sending request to upstream"); retired,
+        # the connections are closed by nginx instead, or answered `Connection: close`.
+        self._retiring = self.loop.create_task(self.retire(runner, retire_seconds(self.cfg.graceful_timeout)))
+
+    async def retire(self, runner: web.AppRunner, seconds: float) -> None:
+        """Stop accepting, answer each further request on a held connection with `Connection: close`,
+        and wait (at most `seconds`) for the connections to be closed from nginx's side; then stop
+        as aiohttp does (its cleanup closes what is left and waits for requests in flight)."""
+        try:
+            for site in list(runner.sites):
+                await site.stop()  # new connections go to the other workers (a reload's new ones)
+            self._retirement.active = True
+            server = runner.server
+            deadline = self.loop.time() + seconds
+            while server is not None and server.connections and self.loop.time() < deadline:
+                await asyncio.sleep(RETIRE_POLL_SECONDS)
+        finally:
+            self.alive = False
+            self._stop_now()
 
     def _stop_now(self) -> None:
         # start stopping now rather than at the serving loop's next 1-second tick
@@ -242,13 +308,26 @@ class Worker(GunicornWebWorker):
             else:
                 self.wsgi = made if isinstance(made, web.Application) else _returning(made)
         if self._behind_nginx():
-            self.wsgi = _wrap(self.wsgi, trust.secret_beside(self.sockets[0].getsockname()))
+            self._retirement = Retirement()
+            self.wsgi = self._kept_runner(_wrap(self.wsgi, trust.secret_beside(self.sockets[0].getsockname()), self._retirement))
         watcher = self.loop.create_task(self._reload_on_change(os.getcwd())) if self.cfg.reload else None
         try:
             await super()._run()
         finally:
             if watcher is not None:
                 watcher.cancel()
+
+    def _kept_runner(self, target: Union[web.Application, loader.Factory]) -> loader.Factory:
+        """Hand aiohttp's `_run` the AppRunner it would build itself, through the async-factory form it
+        accepts, and keep it: a graceful stop (retire) needs the runner's sites and connections."""
+
+        async def factory() -> web.AppRunner:
+            made = target if isinstance(target, web.Application) else await target()
+            runner = made if isinstance(made, web.AppRunner) else aiohttp_runner(self, made)
+            self._runner: Optional[web.AppRunner] = runner
+            return runner
+
+        return factory
 
     async def _reload_on_change(self, root: str) -> None:
         """--reload: replace this worker as soon as a .py file of the app changes.
@@ -330,14 +409,35 @@ def _returning(runner: web.AppRunner) -> loader.Factory:
     return factory
 
 
-def _wrap(target: Union[web.Application, loader.Factory], secret: Optional[str] = None) -> Union[web.Application, loader.Factory]:
+def aiohttp_runner(worker: GunicornWebWorker, app: web.Application) -> web.AppRunner:
+    """The AppRunner aiohttp's `GunicornWebWorker._run` builds for an Application, with the same arguments
+    (its private `_get_valid_log_format` included, as aiohttp's own worker calls it)."""
+    return web.AppRunner(
+        app,
+        logger=worker.log,
+        keepalive_timeout=worker.cfg.keepalive,
+        access_log=worker.log.access_log if worker.cfg.accesslog else None,
+        access_log_format=worker._get_valid_log_format(worker.cfg.access_log_format),
+        # less the time a graceful stop first retires for (aiohttp: 95 % of it), so both fit in gunicorn's
+        # graceful timeout, after which the arbiter kills the worker
+        shutdown_timeout=worker.cfg.graceful_timeout / 100 * 95 - retire_seconds(worker.cfg.graceful_timeout),
+    )
+
+
+def retire_seconds(graceful_timeout: float) -> float:
+    return min(RETIRE_SECONDS, graceful_timeout * RETIRE_SHARE)
+
+
+def _wrap(
+    target: Union[web.Application, loader.Factory], secret: Optional[str] = None, retirement: Optional[Retirement] = None
+) -> Union[web.Application, loader.Factory]:
     """Add the client hook to an app, or to the AppRunner an async function returns."""
     if isinstance(target, web.Application):
-        return add_real_client(target, secret)
+        return add_real_client(target, secret, retirement)
 
     async def factory() -> Any:
         made = await target()
-        add_real_client(made.app if isinstance(made, web.AppRunner) else made, secret)
+        add_real_client(made.app if isinstance(made, web.AppRunner) else made, secret, retirement)
         return made
 
     return factory

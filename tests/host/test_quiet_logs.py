@@ -44,3 +44,41 @@ def test_reload_under_load_logs_no_error_line_from_the_workers(host_stack, open_
     # nginx's own lines are left out here: see test_reload_under_load_logs_no_error_line_from_nginx
     workers = [line for line in error_lines(stack.output) if not re.match(r"\d{4}/\d\d/\d\d ", line)]
     assert workers == [], stack.output
+
+
+def test_reload_under_load_logs_no_error_line_from_nginx(host_stack, open_tmp: Path) -> None:
+    """The old workers close their idle keep-alive connections while nginx may be reusing them
+    ("writev() failed (32: Broken pipe) while sending request to upstream"): nginx retries, nothing
+    fails, yet an error line for a normal reload. Three reloads under load, not one error line."""
+    runtime = open_tmp / "runtime"
+    stack = host_stack(env={"RUNTIME_DIR": str(runtime), "WEB_CONCURRENCY": "2"})
+    outcomes: List[Outcome] = []
+    client = threading.Thread(target=lambda: outcomes.extend(load(stack.port, "/", connections=32, seconds=8)))
+    client.start()
+    try:
+        for n in range(1, 4):
+            wait_until(lambda: len(outcomes) > 0 or "GET / " in stack.output, 20, "the load to be served")
+            result = subprocess.run(
+                [sys.executable, "-m", "aiohttp_nginx_base", "reload"],
+                env={**os.environ, "RUNTIME_DIR": str(runtime)}, stderr=subprocess.PIPE, text=True, timeout=30,
+            )
+            assert result.returncode == 0, result.stderr
+            wait_until(lambda n=n: stack.output.count("Worker exiting") >= 2 * n, 30, f"reload {n}'s old workers to exit")
+    finally:
+        client.join(30)
+    assert [o for o in outcomes if o.error or o.status != 200] == []
+    assert error_lines(stack.output) == [], stack.output
+
+
+def test_max_requests_restarts_under_load_log_no_error_line(host_stack) -> None:
+    """MAX_REQUESTS replaces workers while nginx reuses their keep-alive connections: the same race as a reload."""
+    stack = host_stack(env={"WEB_CONCURRENCY": "2", "MAX_REQUESTS": "500"})
+    outcomes: List[Outcome] = []
+    client = threading.Thread(target=lambda: outcomes.extend(load(stack.port, "/", connections=32, seconds=6)))
+    client.start()
+    try:
+        wait_until(lambda: stack.output.count("Max requests, shutting down") >= 2, 30, "two workers to reach MAX_REQUESTS")
+    finally:
+        client.join(30)
+    assert [o for o in outcomes if o.error or o.status != 200] == []
+    assert error_lines(stack.output) == [], stack.output

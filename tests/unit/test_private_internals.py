@@ -39,6 +39,14 @@ def test_aiohttp_worker_notify_waiter_done() -> None:
     assert "waiter" in inspect.signature(GunicornWebWorker._notify_waiter_done).parameters
 
 
+def test_aiohttp_worker_get_valid_log_format() -> None:
+    # worker.aiohttp_runner builds the AppRunner as aiohttp's worker does, access-log format included
+    assert callable(getattr(GunicornWebWorker, "_get_valid_log_format", None))
+    worker = GunicornWebWorker.__new__(GunicornWebWorker)
+    assert worker._get_valid_log_format('%a "%r" %s') == '%a "%r" %s'
+    assert worker._get_valid_log_format(GunicornWebWorker.DEFAULT_GUNICORN_LOG_FORMAT) == GunicornWebWorker.DEFAULT_AIOHTTP_LOG_FORMAT
+
+
 def test_supervisor_server_options_poller() -> None:
     # stack.py registers its wake-up pipe with it and wraps poll() for prompt starts and stops
     from supervisor.options import ServerOptions

@@ -288,3 +288,101 @@ def test_gunicorns_wrapper_on_uvloop_logs_errno_9_at_close(tmp_path: Any) -> Non
 
 def test_the_unwrapped_listener_closes_quietly_on_uvloop(tmp_path: Any) -> None:
     assert _close_served_listener(tmp_path, unwrap=True) == []
+
+
+# --- retiring: a graceful stop lets nginx close the keep-alive connections (issue 13, quiet logs)
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> Dict[str, str]:
+    """One keep-alive request on a held connection; the response's headers (lower-cased names)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n{trust.PROOF_HEADER}: {SECRET}\r\n\r\n".encode())
+    await writer.drain()
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+    await reader.readexactly(int(headers["content-length"]))
+    return headers
+
+
+def _retiring_server(tmp_path: Any) -> Any:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hello")
+
+    retirement = worker.Retirement()
+    app = add_real_client(web.Application(), SECRET, retirement)
+    app.router.add_get("/", hello)
+    return app, retirement, str(tmp_path / "s.sock")
+
+
+def test_once_retiring_each_request_is_the_last_on_its_connection(tmp_path: Any) -> None:
+    app, retirement, path = _retiring_server(tmp_path)
+
+    async def go() -> List[Any]:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.UnixSite(runner, path).start()
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+            before = await _exchange(reader, writer, "/")
+            retirement.active = True
+            after = await _exchange(reader, writer, "/")
+            closed = await asyncio.wait_for(reader.read(), 10)  # the worker closes once it answered
+            writer.close()
+            return [before.get("connection"), after.get("connection"), closed]
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(go()) == [None, "close", b""]
+
+
+def test_a_websocket_handshake_is_not_marked_last() -> None:
+    message = make_mocked_request("GET", "/", headers={"Upgrade": "websocket", "Connection": "Upgrade"})._message
+    assert message.upgrade
+    assert worker.last_on_its_connection(message) is message
+    plain = make_mocked_request("GET", "/")._message
+    assert worker.last_on_its_connection(plain).should_close is True
+
+
+def test_retire_stops_accepting_and_returns_once_nginx_closed_the_connections(tmp_path: Any) -> None:
+    """The attack is a race, so it is shown by its parts: the listener goes at once, a held connection
+    still serves its request (answered `Connection: close`), and retire ends when the peer has closed,
+    long before its bound."""
+    app, retirement, path = _retiring_server(tmp_path)
+    stopped: List[bool] = []
+    w = Worker.__new__(Worker)
+    w._retirement = retirement
+    w.alive = True
+    w._stop_now = lambda: stopped.append(True)  # type: ignore[method-assign]
+
+    async def go() -> List[Any]:
+        w.loop = asyncio.get_running_loop()
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.UnixSite(runner, path).start()
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+            await _exchange(reader, writer, "/")
+            retiring = asyncio.ensure_future(w.retire(runner, 60))
+            await asyncio.sleep(0)  # let retire stop the site
+            while not retirement.active:
+                await asyncio.sleep(0.01)
+            try:
+                await asyncio.open_unix_connection(path)
+                refused = False
+            except OSError:
+                refused = True
+            last = await _exchange(reader, writer, "/")
+            await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            await asyncio.wait_for(retiring, 10)  # not the 60 s bound: the connection is gone
+            return [refused, last.get("connection"), runner.server.connections if runner.server else None]
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(go()) == [True, "close", []]
+    assert stopped == [True] and w.alive is False
+
+
+def test_retiring_takes_its_time_from_the_graceful_timeout() -> None:
+    assert worker.retire_seconds(30) == 1.0
+    assert worker.retire_seconds(8) == pytest.approx(0.8)
+    assert worker.retire_seconds(2) == pytest.approx(0.2)
