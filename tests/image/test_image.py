@@ -190,7 +190,8 @@ def test_an_app_that_fails_to_import_stops_the_container_loudly(app_images, run_
     code = wait_exit(container, 30)
     output = logs(container)
     assert code != 0, output
-    assert run_seconds(container) < 10, f"ran {run_seconds(container):.1f} s\n{tail(output)}"
+    # "at once", not after a crash loop: about 3 s on an idle 2-core machine; the bound leaves room for a loaded one
+    assert run_seconds(container) < 30, f"ran {run_seconds(container):.1f} s\n{tail(output)}"
     last = output.strip().splitlines()[-1]
     assert last == (
         "aiohttp-nginx: the app failed to load: app.py:3: ModuleNotFoundError: No module named 'this_module_does_not_exist'"
