@@ -60,7 +60,9 @@ class Target:
     container: Optional[str] = None
 
     def docker_run_args(self, name: str) -> List[str]:
-        args = ["run", "-d", "--network", "host", "--name", name, "--label", LABEL, *self.extra_args]
+        # no HEALTHCHECK: every configuration of a run stays up while one is measured, and each idle one's
+        # probe (a Python process every 30 s) would otherwise land in the measured one's rounds
+        args = ["run", "-d", "--network", "host", "--no-healthcheck", "--name", name, "--label", LABEL, *self.extra_args]
         for key, value in self.env.items():
             args += ["-e", f"{key}={value}"]
         for host, inside in self.mounts:

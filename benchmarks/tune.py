@@ -180,7 +180,7 @@ def edge(c: Ctx) -> Variants:
         c.patched("nw1-nolimit", "nginx 1, no limit_conn", lambda t: drop_lines(t, "limit_conn stack_in_flight"), one),
         c.patched("nw1-hdrs", "nginx 1, only client address, scheme and proof headers", replace(headers, fewer), one),
         c.patched("nw1-noerr", "nginx 1, no error_page", lambda t: drop_lines(t, "error_page"), one),
-        c.patched("nw1-jit", "nginx 1, pcre_jit on", replace("daemon off;\n", "daemon off;\npcre_jit on;\n"), one),
+        c.stack("nw1-nolog", "nginx 1, ACCESS_LOG=off", {**one, **OFF}),
         c.patched("nw2-accept", "nginx 2, no reuseport", replace(" reuseport;", ";")),
         c.gunicorn(),
     ]
@@ -211,6 +211,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--image")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--also", action="append", default=[], metavar="IMAGE", help="add another image's stack (its defaults) to each experiment"
+    )
     add_load_options(p, LoadOptions(duration=5, warmup=2))
     args = p.parse_args(argv)
     if args.list:
@@ -234,6 +237,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for name in names:
             print(f"== {name} (load {os.getloadavg()[0]:.2f})", flush=True)
             targets = EXPERIMENTS[name](Ctx(image, args.workers, work))
+            targets[:0] = [stack_target(other, args.workers, key=f"also{i}", title=other) for i, other in enumerate(args.also, 1)]
             try:
                 for t in targets:
                     start(t)
