@@ -240,6 +240,9 @@ class Worker(GunicornWebWorker):
 
     def notify(self) -> None:
         super().notify()
+        # aiohttp's serving loop calls this first once every site listens: from then on a stop can
+        # retire (before, a site still starting would be missed by retire and keep accepting)
+        self._serving = True
         if self.booted and not getattr(self, "_backlog_restored", False):
             restore_backlog(self.sockets, self.cfg.backlog)
             self._backlog_restored = True
@@ -255,15 +258,20 @@ class Worker(GunicornWebWorker):
             return
         if getattr(self, "_retiring", None) is None:
             self.log.info("Max requests, shutting down: %s", self)
-            self._retiring = self.loop.create_task(self.retire(runner, retire_seconds(self.cfg.graceful_timeout)))  # type: ignore[arg-type]
+            self._start_retiring(runner)  # type: ignore[arg-type]
         self.max_requests = 0  # aiohttp's loop checks it next; the retiring task ends the loop
 
     def _behind_nginx(self) -> bool:
         return bool(self.sockets) and all(s.family == socket.AF_UNIX for s in self.sockets)
 
     def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+        retiring = getattr(self, "_retiring", None)
+        if retiring is not None and not retiring.done():
+            # gunicorn < 24's arbiter sends an old worker SIGTERM again at each tick of a reload: the
+            # retirement already under way is bounded; SIGQUIT/SIGINT and the arbiter's SIGKILL still cut it
+            return
         runner = getattr(self, "_runner", None)
-        if runner is None or not self.alive or getattr(self, "_retiring", None) is not None:
+        if runner is None or not self.alive or not getattr(self, "_serving", False):
             super().handle_exit(sig, frame)
             self._stop_now()
             return
@@ -271,12 +279,27 @@ class Worker(GunicornWebWorker):
         # own cleanup closes idle keep-alive connections at once, while nginx may be sending a request on
         # one of them ("writev() failed (32: Broken pipe) while sending request to upstream"); retired,
         # the connections are closed by nginx instead, or answered `Connection: close`.
-        self._retiring = self.loop.create_task(self.retire(runner, retire_seconds(self.cfg.graceful_timeout)))
+        self._start_retiring(runner)
+
+    def _start_retiring(self, runner: web.AppRunner) -> None:
+        task = self.loop.create_task(self.retire(runner, retire_seconds(self.cfg.graceful_timeout)))
+        task.add_done_callback(self._retired)
+        self._retiring: Optional[asyncio.Task[None]] = task
+
+    def _retired(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.warning("retiring before the stop failed, stopping at once: %r", task.exception())
 
     async def retire(self, runner: web.AppRunner, seconds: float) -> None:
         """Stop accepting, answer each further request on a held connection with `Connection: close`,
         and wait (at most `seconds`) for the connections to be closed from nginx's side; then stop
-        as aiohttp does (its cleanup closes what is left and waits for requests in flight)."""
+        as aiohttp does (its cleanup closes what is left and waits for requests in flight).
+
+        nginx closes an idle pooled connection only when its own keep-alive timeout ends or its worker
+        exits (as on a reload): a connection nginx leaves idle for the whole wait is closed by aiohttp's
+        cleanup as before, which is rarely the moment nginx picks it. An open websocket holds its
+        connection for the whole wait, so a stop with websockets sends their close frames that much later.
+        """
         try:
             for site in list(runner.sites):
                 await site.stop()  # new connections go to the other workers (a reload's new ones)
@@ -316,6 +339,10 @@ class Worker(GunicornWebWorker):
         finally:
             if watcher is not None:
                 watcher.cancel()
+            retiring = getattr(self, "_retiring", None)
+            if retiring is not None and not retiring.done():
+                retiring.cancel()  # stopped another way (SIGQUIT): the loop closes next, with no task left
+                await asyncio.gather(retiring, return_exceptions=True)
 
     def _kept_runner(self, target: Union[web.Application, loader.Factory]) -> loader.Factory:
         """Hand aiohttp's `_run` the AppRunner it would build itself, through the async-factory form it

@@ -386,3 +386,31 @@ def test_retiring_takes_its_time_from_the_graceful_timeout() -> None:
     assert worker.retire_seconds(30) == 1.0
     assert worker.retire_seconds(8) == pytest.approx(0.8)
     assert worker.retire_seconds(2) == pytest.approx(0.2)
+
+
+def _bare_worker() -> Worker:
+    w = Worker.__new__(Worker)
+    w.alive = True
+    w._notify_waiter = None
+    return w
+
+
+def test_a_sigterm_during_retirement_does_not_cut_it_short() -> None:
+    """gunicorn < 24 (the python3.8/3.9 images) sends an old worker SIGTERM again at each arbiter tick of a reload."""
+    w = _bare_worker()
+
+    async def go() -> bool:
+        w._retiring = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
+        w.handle_exit(15, None)
+        w._retiring.cancel()  # type: ignore[union-attr]
+        return w.alive
+
+    assert asyncio.run(go()) is True
+
+
+def test_a_sigterm_before_the_worker_serves_stops_it_at_once() -> None:
+    """Before aiohttp's loop first calls notify(), a site may still be starting: retire would miss it."""
+    w = _bare_worker()
+    w._runner = web.AppRunner(web.Application())
+    w.handle_exit(15, None)
+    assert w.alive is False and getattr(w, "_retiring", None) is None
