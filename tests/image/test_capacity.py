@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import threading
 import time
 from typing import Callable, Dict, List, Tuple
 
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 
 from tests.image.helpers import docker, gunicorn_workers, logs, memory_mib, tail
-from tests.support import answers, error_lines, free_port, request, wait_until
+from tests.support import Outcome, answers, error_lines, free_port, load, request, wait_until
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
 
@@ -299,4 +300,22 @@ def test_docker_stop_after_serving_logs_no_error_line(run_container, app_images)
         assert request(port, "/")[0] == 200
     docker("stop", "-t", "30", container, timeout=60)
     assert "Worker exiting" in logs(container)
+    assert_quiet(container)
+
+
+def test_reloads_under_load_log_no_error_line(run_container, app_images) -> None:
+    """The old workers of a reload used to close keep-alive connections nginx was reusing: nginx retried
+    (no request failed) but logged "writev() failed (32: Broken pipe) while sending request to upstream"."""
+    container, port = start_on_host_network(run_container, app_images["full"], "WEB_CONCURRENCY=2")
+    outcomes: List[Outcome] = []
+    client = threading.Thread(target=lambda: outcomes.extend(load(port, "/", connections=32, seconds=8)))
+    client.start()
+    try:
+        for n in (1, 2):
+            wait_until(lambda: len(outcomes) > 0 or "GET / " in logs(container), 20, "the load to be served")
+            docker("exec", container, "aiohttp-nginx", "reload", timeout=60)
+            wait_until(lambda n=n: logs(container).count("Worker exiting") >= 2 * n, 30, f"reload {n}'s old workers to exit")
+    finally:
+        client.join(30)
+    assert outcomes and [o for o in outcomes if o.error or o.status != 200] == []
     assert_quiet(container)
