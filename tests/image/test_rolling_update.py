@@ -52,6 +52,10 @@ http {{
         location / {{
             proxy_pass http://replicas;
             proxy_next_upstream off;
+            # as a real balancer's: a connect to a replica that has already gone (its address still in the
+            # ARP cache, so no error comes back) fails after 2 s, not nginx's 60 s, which held the old
+            # balancer worker past the reload's 30 s wait
+            proxy_connect_timeout 2s;
         }}
     }}
 }}
