@@ -232,6 +232,16 @@ class Worker(GunicornWebWorker):
         while not stopped and os.getppid() == self.ppid and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            # aiohttp's run() has closed the loop, which gave SIGTERM back its default action, and is leaving.
+            # gunicorn < 24's arbiter sends an old worker SIGTERM again at each tick of a reload: one landing
+            # now would kill the worker by signal, which the arbiter logs as an error ("Worker (pid:N) was
+            # sent SIGTERM!") for a worker that was exiting anyway
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     def handle_quit(self, sig: int, frame: Optional[FrameType]) -> None:
         # gunicorn sends QUIT/INT to workers only for a quick shutdown; aiohttp's
         # worker would still wait for in-flight requests, so leave at once

@@ -414,3 +414,25 @@ def test_a_sigterm_before_the_worker_serves_stops_it_at_once() -> None:
     w._runner = web.AppRunner(web.Application())
     w.handle_exit(15, None)
     assert w.alive is False and getattr(w, "_retiring", None) is None
+
+
+def test_after_run_a_late_sigterm_cannot_kill_the_exiting_worker() -> None:
+    """aiohttp's run() closes the loop (SIGTERM back to its default action) before the process exits; gunicorn
+    < 24 may send SIGTERM again then, and a worker killed by it is logged as an error by the arbiter."""
+    import signal
+
+    w = _bare_worker()
+    w.loop = asyncio.new_event_loop()
+    w.exit_code = 0
+
+    async def served() -> None:
+        return None
+
+    w._run = served  # type: ignore[method-assign]
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit):
+            w.run()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
