@@ -14,14 +14,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import control, health, prestart, processes, runtime, settings, stack, versions, workerclass
 from .host import NginxMissing, gather
 from .prestart import StopGuard
+from .say import say
 from .settings import SettingsError
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_NGINX = 127
 
-
-def _say(message: str) -> None:
-    print(f"aiohttp-nginx: {message}", file=sys.stderr, flush=True)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -64,11 +62,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = stack.nginx_test(current, host)
     if result.returncode != 0:
         print(result.stdout.rstrip(), file=sys.stderr)
-        _say("nginx rejected the generated configuration")
+        say("nginx rejected the generated configuration")
         return 1
     problem = stack.supervisord_test(current, host)
     if problem:
-        _say(problem)
+        say(problem)
         return 1
     print("configuration ok")
     return 0
@@ -132,10 +130,10 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
             _state_location(state) if state else (current.listen_port, current.healthcheck_path, current.allowed_hosts)
         )
     except control.StateError as exc:
-        _say(f"unhealthy: {exc}")
+        say(f"unhealthy: {exc}")
         return 1
     except (KeyError, TypeError, ValueError):
-        _say(f"unhealthy: {current.runtime_dir / control.STATE_FILE} names no usable port and path")
+        say(f"unhealthy: {current.runtime_dir / control.STATE_FILE} names no usable port and path")
         return 1
     proxy_protocol = bool(state.get("proxy_protocol", current.proxy_protocol)) if state else current.proxy_protocol
     problem = health.probe(
@@ -146,7 +144,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         proxy_protocol=proxy_protocol,
     )
     if problem:
-        _say(f"unhealthy: {problem}")
+        say(f"unhealthy: {problem}")
         return 1
     return 0
 
@@ -163,7 +161,7 @@ def _state_location(state: Dict[str, Any]) -> Tuple[int, str, Optional[List[str]
 
 def cmd_reload(args: argparse.Namespace) -> int:
     ok, line = control.request_reload(settings.load_location().runtime_dir, args.timeout)
-    _say(line)
+    say(line)
     return 0 if ok else 1
 
 
@@ -249,10 +247,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return int(args.func(args))
     except SettingsError as exc:
-        _say(str(exc))
+        say(str(exc))
         return EXIT_BAD_INPUT
     except NginxMissing as exc:
-        _say(str(exc))
+        say(str(exc))
         return EXIT_NO_NGINX
     except KeyboardInterrupt:
         return 130

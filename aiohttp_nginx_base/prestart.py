@@ -26,15 +26,13 @@ from types import FrameType
 from typing import Dict, Mapping, Optional
 
 from . import processes
+from .say import say
 from .settings import raw_values
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 DUMP_FD = 9
 _DUMP = "import json, os, sys; f = os.fdopen(int(sys.argv[1]), 'w'); json.dump(dict(os.environ), f); f.close()"
 
-
-def _say(message: str) -> None:
-    print(f"aiohttp-nginx: {message}", file=sys.stderr, flush=True)
 
 
 class StopGuard:
@@ -76,7 +74,7 @@ def run(env: Mapping[str, str], guard: StopGuard) -> Result:
         return Result(dict(env), None, 128 + guard.signal)
     if hook is None:
         return Result(dict(env), None, 0)
-    _say(f"sourcing {hook}")
+    say(f"sourcing {hook}")
     read_end, write_end = os.pipe()  # both close on exec; the child gets the write end as DUMP_FD
 
     def in_child() -> None:
@@ -102,15 +100,15 @@ def run(env: Mapping[str, str], guard: StopGuard) -> Result:
     status = hook_process.wait()
     if guard.signal:
         name = signal.Signals(guard.signal).name
-        _say(f"stopped by {name} while {hook} ran (its exit status {_status(status)}); not starting")
+        say(f"stopped by {name} while {hook} ran (its exit status {_status(status)}); not starting")
         return Result(dict(env), hook_process.pid, 128 + guard.signal)
     if status != 0:
-        _say(f"{hook} failed (exit status {_status(status)}); not starting")
+        say(f"{hook} failed (exit status {_status(status)}); not starting")
         return Result(dict(env), hook_process.pid, status if status > 0 else 128 - status)
     try:
         after = json.loads(data.decode("utf-8", "surrogateescape"))
     except ValueError:
-        _say(f"{hook} left no readable environment; not starting")
+        say(f"{hook} left no readable environment; not starting")
         return Result(dict(env), hook_process.pid, 1)
     return Result({str(k): str(v) for k, v in after.items()}, hook_process.pid, 0)
 

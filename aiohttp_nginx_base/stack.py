@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -22,6 +21,7 @@ from . import control, private, processes, render, runfiles, runtime, settings, 
 from . import supervisor_hooks as hooks
 from .host import Host, gather
 from .prestart import StopGuard
+from .say import say
 from .settings import Settings, SettingsError
 
 STATE_FILE = control.STATE_FILE
@@ -138,7 +138,7 @@ class Supervision:
         hooks.run_loop(options)
         if self.failure and not self.fast_stop:
             said = self.failure if self.app_failed else f"stopped because {self.failure}"
-            print(f"aiohttp-nginx: {said}", file=sys.stderr, flush=True)
+            say(said)
             return 1
         return 0
 
@@ -191,7 +191,7 @@ class Supervision:
         if reason:
             self.failure, self.app_failed = f"the app failed to load: {reason}", True
         else:
-            print(f"aiohttp-nginx: {self.failure}; stopping", file=sys.stderr, flush=True)
+            say(f"{self.failure}; stopping")
         hooks.shut_down(self.options)
 
     def _on_stop_signal(self, signum: int) -> None:
@@ -225,10 +225,10 @@ class Supervision:
             self.settings = reload(self.env, self.host, self.secret)
         except SettingsError as exc:
             ok, message = False, str(exc)
-            print(f"aiohttp-nginx: reload refused, the running configuration stays: {exc}", file=sys.stderr, flush=True)
+            say(f"reload refused, the running configuration stays: {exc}")
         except Exception as exc:  # noqa: BLE001 - whatever the cause (full disk, read-only file, gone directory)
             ok, message = False, _describe(exc)
-            print(f"aiohttp-nginx: reload failed: {message}; still serving with the previous configs", file=sys.stderr, flush=True)
+            say(f"reload failed: {message}; still serving with the previous configs")
         control.record_result(self.settings.runtime_dir, self.reloads, ok, message)
 
     def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
@@ -277,12 +277,10 @@ class Drain:
             settings.draining_flag.touch()
         except OSError as exc:
             problem = f"cannot write {settings.draining_flag} ({exc.strerror}): readiness stays 200"
-            print(f"aiohttp-nginx: {problem}", file=sys.stderr, flush=True)
+            say(problem)
         if settings.shutdown_delay:
-            print(
-                f"aiohttp-nginx: stopping in {settings.shutdown_delay} s (SHUTDOWN_DELAY); not ready from now on",
-                file=sys.stderr,
-                flush=True,
+            say(
+                f"stopping in {settings.shutdown_delay} s (SHUTDOWN_DELAY); not ready from now on"
             )
 
     def hurry(self) -> None:
@@ -366,12 +364,10 @@ def _start(
     # what `reload` and `healthcheck` (run later through `docker exec`) need to find us, and recognise us by
     state = json.dumps({**settings.as_dict(), **control.identity()})
     private.write_private_files(settings.runtime_dir / STATE_FILE.parent, {STATE_FILE.name: state})
-    print(
-        f"aiohttp-nginx: serving {settings.app_module} on port {settings.listen_port} "
+    say(
+        f"serving {settings.app_module} on port {settings.listen_port} "
         f"({settings.workers} gunicorn workers, {settings.nginx_worker_processes} nginx workers; "
-        f"configs in {settings.runtime_dir})",
-        file=sys.stderr,
-        flush=True,
+        f"configs in {settings.runtime_dir})"
     )
     try:
         return supervision.run()

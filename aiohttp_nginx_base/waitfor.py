@@ -13,6 +13,8 @@ import sys
 import time
 from typing import List
 
+from .say import say
+
 
 def wait_for_socket(path: str, seconds: float, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + seconds
@@ -33,7 +35,7 @@ def main(argv: List[str]) -> int:
         return 2
     path, seconds, command = argv[0], float(argv[1]), argv[3:]
     if not wait_for_socket(path, seconds):
-        print(f"aiohttp-nginx: gunicorn did not listen on {path} within {seconds:g} s; not starting nginx", file=sys.stderr)
+        say(f"gunicorn did not listen on {path} within {seconds:g} s; not starting nginx")
         return 1
     if os.geteuid() == 0:
         # gunicorn chowns its socket to its own group; hand it to the socket

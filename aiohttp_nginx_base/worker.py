@@ -33,6 +33,7 @@ from aiohttp.worker import GunicornWebWorker
 from gunicorn.arbiter import Arbiter
 
 from . import loader, runfiles, trust
+from .say import say
 
 try:
     import uvloop
@@ -187,7 +188,7 @@ class Worker(GunicornWebWorker):
             return
         run_dir = self._run_dir()
         if loaded.note and (run_dir is None or runfiles.claim(run_dir, runfiles.RUN_APP_NOTE)):
-            _say(loaded.note)
+            say(loaded.note)
         self.wsgi: Any = loaded.target
 
     def _run_dir(self) -> Optional[Path]:
@@ -218,7 +219,7 @@ class Worker(GunicornWebWorker):
         if shown:
             self.log.error("the app failed to load:\n%s", shown.rstrip("\n"))
         if run_dir is None:
-            _say(f"the app failed to load: {error.line}")
+            say(f"the app failed to load: {error.line}")
 
     def _wait_for_the_halt(self) -> None:
         """Another worker reported the failure and the arbiter is stopping: wait for its SIGTERM rather
@@ -433,9 +434,6 @@ def _error_app(text: str) -> web.Application:
     app.router.add_route("*", "/{tail:.*}", show)
     return app
 
-
-def _say(message: str) -> None:
-    print(f"aiohttp-nginx: {message}", file=sys.stderr, flush=True)
 
 
 def _returning(runner: web.AppRunner) -> loader.Factory:

@@ -1,0 +1,25 @@
+"""The stack's own one-line messages on stderr.
+
+nginx, supervisord, gunicorn's arbiter and every worker write to the same stderr. The images set
+PYTHONUNBUFFERED=1, which makes sys.stderr write through: print() then issues the text and its
+newline as two write(2) calls, and another process's line can land between them (a gunicorn
+"Booting worker" line glued to the end of ours was seen in CI). A line written with one call of
+at most PIPE_BUF bytes reaches a pipe whole.
+"""
+
+import sys
+
+PREFIX = "aiohttp-nginx: "
+
+
+def say(message: str) -> None:
+    """Write `aiohttp-nginx: message` and its newline to stderr in one write call."""
+    line = f"{PREFIX}{message}\n"
+    stream = sys.stderr
+    if stream is None:  # pythonw, or stderr closed by a daemonising parent: nowhere to say it
+        return
+    try:
+        stream.write(line)
+        stream.flush()
+    except (OSError, ValueError):  # a closed pipe or stream must not turn a message into a traceback
+        pass
