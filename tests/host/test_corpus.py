@@ -19,6 +19,9 @@ def test_the_corpus_app_is_served_unchanged(host_stack, case: Served) -> None:
         assert status == 200 and body.startswith(expected), (path, status, body, stack.output)
     # the client address the app sees is the connection's, through nginx
     assert get_text(stack.port, "/client", source="127.0.0.2") == (200, "127.0.0.2")
+    if case.runs_run_app:
+        # the worker that says it may not be the one that answered: it can still be on its way out
+        wait_until(lambda: RUN_APP_NOTE in stack.output, 10, "the run_app note")
     notes = [line for line in stack.output.splitlines() if RUN_APP_NOTE in line]
     if case.runs_run_app:
         # once for the stack, not once per worker

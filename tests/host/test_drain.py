@@ -50,9 +50,10 @@ def test_probes_answer_unlogged_and_the_reserved_prefix_never_reaches_the_app(ho
 
 
 def test_sigterm_reports_not_ready_but_serves_for_shutdown_delay_then_stops(host_stack, runtime_dir: Path) -> None:
-    delay = 3
+    # the delay covers a readiness poll, two requests and a healthcheck process on a loaded machine
+    delay = 6
     runtime = runtime_dir
-    env = {"SHUTDOWN_DELAY": str(delay), "GRACEFUL_TIMEOUT": "2", "STOP_TIMEOUT": "7", "RUNTIME_DIR": str(runtime)}
+    env = {"SHUTDOWN_DELAY": str(delay), "GRACEFUL_TIMEOUT": "2", "STOP_TIMEOUT": "10", "RUNTIME_DIR": str(runtime)}
     stack = host_stack(env=env)
     healthcheck = [COMMAND, "healthcheck"]
     assert subprocess.run(healthcheck, env=stack.env, capture_output=True, timeout=30).returncode == 0

@@ -65,11 +65,11 @@ def test_the_app_sees_the_real_client_address_and_scheme(host_stack) -> None:
 def test_an_app_that_fails_to_import_stops_the_stack_loudly(host_stack) -> None:
     stack = host_stack("broken", ready=False)
     started = time.monotonic()
-    code = stack.proc.wait(15)
+    code = stack.proc.wait(60)
     elapsed = time.monotonic() - started
     stack._reader.join(5)
     assert code != 0
-    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert elapsed < 30, f"took {elapsed:.1f} s"  # seconds, not gunicorn's retries; loose for a loaded machine
     last = stack.output.strip().splitlines()[-1]
     assert last == (
         "aiohttp-nginx: the app failed to load: app.py:3: ModuleNotFoundError: No module named 'this_module_does_not_exist'"

@@ -61,10 +61,11 @@ def test_nginx_dying_stops_the_stack_with_a_failure(host_stack, open_tmp: Path) 
     nginx_pid = int((runtime / "nginx.pid").read_text())
     os.kill(nginx_pid, signal.SIGKILL)
     started = time.monotonic()
-    code = stack.proc.wait(15)
+    code = stack.proc.wait(30)
+    took = time.monotonic() - started
     stack._reader.join(5)
     assert code != 0
-    assert time.monotonic() - started < 10
+    assert took < 20, f"took {took:.1f} s"  # seconds, not a wait for something that never comes
     assert "nginx exited unexpectedly" in stack.output.strip().splitlines()[-1]
 
 
@@ -75,7 +76,7 @@ def test_sigquit_is_a_fast_stop(host_stack, tmp_path: Path) -> None:
     wait_until(mark.exists, 10, "the slow request to reach the app")
     started = time.monotonic()
     stack.stop(signal.SIGQUIT, timeout=15)
-    assert time.monotonic() - started < 5, "a fast stop must not wait for the 20 s request"
+    assert time.monotonic() - started < 10, "a fast stop must not wait for the 20 s request"
 
 
 def _ignore_errors(func) -> None:

@@ -168,7 +168,7 @@ def test_at_twice_capacity_new_requests_get_a_fast_503_and_the_established_conti
             sockets = [await session.ws_connect(f"{base}/ws") for _ in range(8)]
             in_flight = [asyncio.ensure_future(get_answer(session, f"{base}/slow?s=6")) for _ in range(6)]
             await asyncio.sleep(1)  # let them reach the app: a pace, the outcome is checked below
-            flood = await asyncio.gather(*(get_answer(session, f"{base}/slow?s=2") for _ in range(2 * capacity - 14)))
+            flood = await asyncio.gather(*(get_answer(session, f"{base}/slow?s=5") for _ in range(2 * capacity - 14)))
             echoes = []
             for index, ws in enumerate(sockets):
                 await ws.send_str(f"still {index}")
@@ -182,7 +182,8 @@ def test_at_twice_capacity_new_requests_get_a_fast_503_and_the_established_conti
     refused = [a for a in flood if a.status == 503]
     assert len(refused) >= len(flood) - (capacity - 14), flood
     assert all(a.status in (200, 503) for a in flood), flood
-    assert all(a.retry_after == "1" and a.seconds < 1.5 for a in refused), refused
+    # refused at once: an admitted request takes 5 s
+    assert all(a.retry_after == "1" and a.seconds < 3 for a in refused), refused
     assert_quiet(container)
 
 
@@ -262,12 +263,13 @@ async def first_piece_after(port: int, path: str) -> Tuple[float, bytes]:
             return time.monotonic() - started, piece
 
 
-@pytest.mark.parametrize("path", ["/sse?gap=3", "/sse?gap=3&no-buffering", "/chunked?gap=3"])
+@pytest.mark.parametrize("path", ["/sse?gap=10", "/sse?gap=10&no-buffering", "/chunked?gap=10"])
 def test_streamed_responses_arrive_as_written(run_container, app_images, path: str) -> None:
     container, port = start_on_host_network(run_container, app_images["full"])
     elapsed, piece = asyncio.run(first_piece_after(port, path))
     assert piece in (b"data: first\n\n", b"piece\n")
-    assert elapsed < 2, f"the first piece took {elapsed:.1f} s: nginx held it back"
+    # buffered, the first piece would wait for the second, 10 s later
+    assert elapsed < 5, f"the first piece took {elapsed:.1f} s: nginx held it back"
 
 
 # --- 4. workers that fit the container

@@ -8,7 +8,7 @@ The sequence is what Kubernetes does: SIGTERM to one replica while the balancer 
 time endpoints take to propagate), then the replica is taken out of the balancer, and a new one added.
 
 With SHUTDOWN_DELAY=0 nginx closes its listener at SIGTERM and the balancer's requests to it fail for those 2 s: the
-test pins that the harness sees the race. With SHUTDOWN_DELAY=4 no request fails.
+test pins that the harness sees the race. With SHUTDOWN_DELAY=6 no request fails.
 """
 
 from __future__ import annotations
@@ -128,12 +128,12 @@ def nginx_worker_pids(container: str) -> Tuple[List[int], bool]:
 @pytest.mark.slow
 @pytest.mark.heavy
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("delay", [0, 4], ids=["SHUTDOWN_DELAY=0", "SHUTDOWN_DELAY=4"])
+@pytest.mark.parametrize("delay", [0, 6], ids=["SHUTDOWN_DELAY=0", "SHUTDOWN_DELAY=6"])
 def test_rolling_update_behind_a_balancer_fails_no_request(
     network: str, run_container, image: str, app_images, tmp_path: Path, delay: int
 ) -> None:
     # `network` first: its teardown (network rm) then runs after run_container's (the containers' removal)
-    env = ["-e", f"SHUTDOWN_DELAY={delay}", "-e", "GRACEFUL_TIMEOUT=4", "-e", "STOP_TIMEOUT=10", "-e", "ACCESS_LOG=off"]
+    env = ["-e", f"SHUTDOWN_DELAY={delay}", "-e", "GRACEFUL_TIMEOUT=4", "-e", "STOP_TIMEOUT=12", "-e", "ACCESS_LOG=off"]
 
     def replica() -> str:
         name = run_container(app_images["full"], "--network", network, "-p", "127.0.0.1::80", *env)
