@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import control, health, prestart, processes, runtime, settings, stack, versions, workerclass
 from .host import NginxMissing, gather
 from .prestart import StopGuard
-from .say import say
+from .say import say, share_output_files
 from .settings import SettingsError
 
 EXIT_BAD_INPUT = 2
@@ -79,6 +79,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 def _start(env: Dict[str, str], reload_code: bool, cleanup: bool) -> int:
     """The one way up, for the image and host mode: the prestart hook is sourced first (its
     exports count), then the settings are validated on the environment it leaves."""
+    share_output_files()
     guard = StopGuard()
     guard.install()
     hooked = prestart.run(env, guard)

@@ -7,6 +7,9 @@ newline as two write(2) calls, and another process's line can land between them 
 at most PIPE_BUF bytes reaches a pipe whole.
 """
 
+import fcntl
+import os
+import stat
 import sys
 
 PREFIX = "aiohttp-nginx: "
@@ -23,3 +26,19 @@ def say(message: str) -> None:
         stream.flush()
     except (OSError, ValueError):  # a closed pipe or stream must not turn a message into a traceback
         pass
+
+
+def share_output_files() -> None:
+    """Make stdout and stderr append-only when they are regular files (`aiohttp-nginx run > stack.log 2>&1`).
+
+    supervisord and nginx open /dev/stdout and /dev/stderr again, with O_APPEND, and write at the
+    file's end; the descriptors inherited from the shell's `>` write at their own offset, so each of
+    our lines (and prestart.sh's) overwrote what they had written there. A pipe or terminal (a
+    container's output) is left alone.
+    """
+    for fd in (1, 2):
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        except OSError:  # closed, or a file system that refuses: output as before
+            pass
