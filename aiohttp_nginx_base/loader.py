@@ -56,12 +56,19 @@ Target = Union[web.Application, Factory]
 
 class LoadError(Exception):
     """The app could not be loaded. `line` says where and why in one line; `cause` is the app's
-    own exception when there is a traceback worth showing, else None."""
+    own exception when there is a traceback worth showing, else None. `stage` is what failed:
+    "load" (import, variable, factory) or "start" (on_startup, cleanup_ctx)."""
 
-    def __init__(self, line: str, cause: Optional[BaseException] = None) -> None:
+    def __init__(self, line: str, cause: Optional[BaseException] = None, stage: str = "load") -> None:
         super().__init__(line)
         self.line = line
         self.cause = cause
+        self.stage = stage
+
+    @property
+    def reason(self) -> str:
+        """The stack's last line, without its prefix."""
+        return f"the app failed to {self.stage}: {self.line}"
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,7 @@ class Supervision:
         # a worker that could not load the app left the reason (worker.py): said once, last
         reason = runfiles.read(self.settings.runtime_dir / "run", runfiles.LOAD_FAILURE) if name == "gunicorn" else ""
         if reason:
-            self.failure, self.app_failed = f"the app failed to load: {reason}", True
+            self.failure, self.app_failed = reason, True  # "the app failed to load/start: ..."
         else:
             say(f"{self.failure}; stopping")
         hooks.shut_down(self.options)

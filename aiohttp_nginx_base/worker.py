@@ -201,8 +201,8 @@ class Worker(GunicornWebWorker):
         quietly (a second APP_LOAD_ERROR while the arbiter halts would add its HaltServer traceback)."""
         shown = loader.app_traceback(error.cause) if error.cause is not None else ""
         if self.cfg.reload:
-            self.log.error("the app failed to load; it reloads when a fix is saved\n%s%s", shown, error.line)
-            self.wsgi = _error_app(f"{shown}{error.line}")
+            self.log.error("the app failed to %s; it reloads when a fix is saved\n%s%s", error.stage, shown, error.line)
+            self.wsgi = _error_app(error.stage, f"{shown}{error.line}")
             return True
         self._report_load_failure(error, shown)
         return False
@@ -211,15 +211,15 @@ class Worker(GunicornWebWorker):
         """The first worker to fail shows the app's traceback and leaves the one-line reason for the stack,
         which prints it last; the others, failing the same way at the same moment, stay quiet."""
         run_dir = self._run_dir()
-        if run_dir is not None and not runfiles.claim(run_dir, runfiles.LOAD_FAILURE, error.line):
+        if run_dir is not None and not runfiles.claim(run_dir, runfiles.LOAD_FAILURE, error.reason):
             self._wait_for_the_halt()
             self.exit_code = 0
             return
         self.exit_code = APP_LOAD_ERROR
         if shown:
-            self.log.error("the app failed to load:\n%s", shown.rstrip("\n"))
+            self.log.error("the app failed to %s:\n%s", error.stage, shown.rstrip("\n"))
         if run_dir is None:
-            say(f"the app failed to load: {error.line}")
+            say(error.reason)
 
     def _wait_for_the_halt(self) -> None:
         """Another worker reported the failure and the arbiter is stopping: wait for its SIGTERM rather
@@ -341,12 +341,10 @@ class Worker(GunicornWebWorker):
                     return  # through aiohttp's run(), which closes the loop and exits with exit_code
             else:
                 self.wsgi = made if isinstance(made, web.Application) else _returning(made)
-        if self._behind_nginx():
-            self._retirement = Retirement()
-            self.wsgi = self._kept_runner(_wrap(self.wsgi, trust.secret_beside(self.sockets[0].getsockname()), self._retirement))
+        self._behind_nginx_if_so()
         watcher = self.loop.create_task(self._reload_on_change(os.getcwd())) if self.cfg.reload else None
         try:
-            await super()._run()
+            await self._start_and_serve()
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -354,6 +352,27 @@ class Worker(GunicornWebWorker):
             if retiring is not None and not retiring.done():
                 retiring.cancel()  # stopped another way (SIGQUIT): the loop closes next, with no task left
                 await asyncio.gather(retiring, return_exceptions=True)
+
+    def _behind_nginx_if_so(self) -> None:
+        """Behind nginx's unix socket: trust its proof of the client address, and keep the runner."""
+        if self._behind_nginx():
+            self._retirement = Retirement()
+            self.wsgi = self._kept_runner(_wrap(self.wsgi, trust.secret_beside(self.sockets[0].getsockname()), self._retirement))
+
+    async def _start_and_serve(self) -> None:
+        """aiohttp's `_run`; an app whose startup (on_startup, cleanup_ctx) raises before the worker
+        serves is a failed start, said once like a failed load, not gunicorn's traceback per worker
+        and "gunicorn exited unexpectedly"."""
+        try:
+            await super()._run()
+        except Exception as exc:  # noqa: BLE001 - the app's own error, shown with its traceback
+            if getattr(self, "_serving", False):
+                raise
+            error = loader.LoadError(loader.summary(exc, fallback="the app's startup"), exc, stage="start")
+            if not self._load_failed(error):
+                return  # through aiohttp's run(), which closes the loop and exits with exit_code
+            self._behind_nginx_if_so()  # --reload: serve the error until a fix is saved
+            await super()._run()
 
     def _kept_runner(self, target: Union[web.Application, loader.Factory]) -> loader.Factory:
         """Hand aiohttp's `_run` the AppRunner it would build itself, through the async-factory form it
@@ -426,9 +445,9 @@ def app_files(root: str, limit: int = 10000) -> Dict[str, int]:
     return found
 
 
-def _error_app(text: str) -> web.Application:
+def _error_app(stage: str, text: str) -> web.Application:
     async def show(request: web.Request) -> web.Response:
-        return web.Response(status=500, text=f"The app failed to load; save a fix and it reloads.\n\n{text}")
+        return web.Response(status=500, text=f"The app failed to {stage}; save a fix and it reloads.\n\n{text}")
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", show)

@@ -14,6 +14,7 @@ from tests.support import APPS
 
 CORPUS = APPS / "corpus"
 LOAD_FAILED = "aiohttp-nginx: the app failed to load: "
+START_FAILED = "aiohttp-nginx: the app failed to start: "
 TRACEBACK = "Traceback (most recent call last):"
 RUN_APP_NOTE = "calls web.run_app(): its app is served through nginx and gunicorn instead"
 
@@ -93,6 +94,12 @@ FAILING = [
                   "of it; drop ssl_context and serve HTTPS there"), 0,
     ),
     Failing("not_an_app", "fail_not_an_app", {}, re.escape(LOAD_FAILED + "app.py: app:app is a dict; ") + ACCEPTED, 0),
+    # loaded, but its startup raises before the worker serves
+    Failing(
+        "on_startup", "fail_startup", {},
+        re.escape(START_FAILED + "app.py:6: ConnectionRefusedError: database:5432 refused the connection"), 1,
+    ),
+    Failing("cleanup_ctx", "fail_cleanup_ctx", {}, re.escape(START_FAILED + "app.py:8: KeyError: 'DATABASE_URL'"), 1),
 ]
 
 
@@ -103,6 +110,6 @@ def check_failure(case: Failing, output: str) -> None:
     assert re.fullmatch(case.last_line, lines[-1]), f"last line {lines[-1]!r}\n" + "\n".join(lines[-40:])
     assert output.count(TRACEBACK) == case.tracebacks, output
     assert "HaltServer" not in output and "Exception in worker process" not in output, output
-    assert sum(1 for line in lines if line.startswith(LOAD_FAILED)) == 1, output
+    assert sum(1 for line in lines if line.startswith((LOAD_FAILED, START_FAILED))) == 1, output
     for start in case.shown:
         assert sum(1 for line in lines if line.startswith(start)) == 1, output

@@ -47,3 +47,26 @@ def test_an_edit_is_served_within_2_seconds_and_a_syntax_error_recovers(host_sta
 
     _save(app, APP.format(text="fixed"))
     wait_until(lambda: get_text(stack.port, "/") == (200, "fixed"), 10, "recovery after the fix")
+
+
+FAILING_STARTUP = '''from aiohttp import web
+
+
+async def connect(app):
+    raise ConnectionRefusedError("database:5432 refused the connection")
+
+app = web.Application()
+app.on_startup.append(connect)
+'''
+
+
+def test_a_startup_that_raises_shows_the_error_page_until_a_fix_is_saved(host_stack) -> None:
+    stack = host_stack("full", env={"WEB_CONCURRENCY": "1"}, args=["--reload"])
+    app = stack.app_dir / "app.py"
+    _save(app, FAILING_STARTUP)
+    status, body = wait_until(lambda: (lambda r: r if r[0] == 500 else None)(get_text(stack.port, "/")), 10, "the error page")
+    assert body.startswith("The app failed to start; save a fix and it reloads."), body
+    assert "app.py:5: ConnectionRefusedError: database:5432 refused the connection" in body, body
+    assert stack.proc.poll() is None, "a failed start must not stop the stack in reload mode"
+    _save(app, APP.format(text="fixed"))
+    wait_until(lambda: get_text(stack.port, "/") == (200, "fixed"), 10, "recovery after the fix")
