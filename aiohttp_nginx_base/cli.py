@@ -21,7 +21,6 @@ EXIT_BAD_INPUT = 2
 EXIT_NO_NGINX = 127
 
 
-
 def cmd_config(args: argparse.Namespace) -> int:
     print(json.dumps(settings.load().as_dict(), indent=2, sort_keys=True))
     return 0

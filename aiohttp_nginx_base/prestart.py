@@ -34,7 +34,6 @@ DUMP_FD = 9
 _DUMP = "import json, os, sys; f = os.fdopen(int(sys.argv[1]), 'w'); json.dump(dict(os.environ), f); f.close()"
 
 
-
 class StopGuard:
     """Remembers the first stop signal from the moment prestart starts until supervisord's
     own handlers take over, and forwards each one to the hook's process group while it runs."""

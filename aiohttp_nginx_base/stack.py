@@ -279,9 +279,7 @@ class Drain:
             problem = f"cannot write {settings.draining_flag} ({exc.strerror}): readiness stays 200"
             say(problem)
         if settings.shutdown_delay:
-            say(
-                f"stopping in {settings.shutdown_delay} s (SHUTDOWN_DELAY); not ready from now on"
-            )
+            say(f"stopping in {settings.shutdown_delay} s (SHUTDOWN_DELAY); not ready from now on")
 
     def hurry(self) -> None:
         if not self.stopping:

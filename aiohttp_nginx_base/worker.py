@@ -341,7 +341,7 @@ class Worker(GunicornWebWorker):
                     return  # through aiohttp's run(), which closes the loop and exits with exit_code
             else:
                 self.wsgi = made if isinstance(made, web.Application) else _returning(made)
-        self._behind_nginx_if_so()
+        self._wrap_for_nginx()
         watcher = self.loop.create_task(self._reload_on_change(os.getcwd())) if self.cfg.reload else None
         try:
             await self._start_and_serve()
@@ -353,7 +353,7 @@ class Worker(GunicornWebWorker):
                 retiring.cancel()  # stopped another way (SIGQUIT): the loop closes next, with no task left
                 await asyncio.gather(retiring, return_exceptions=True)
 
-    def _behind_nginx_if_so(self) -> None:
+    def _wrap_for_nginx(self) -> None:
         """Behind nginx's unix socket: trust its proof of the client address, and keep the runner."""
         if self._behind_nginx():
             self._retirement = Retirement()
@@ -371,7 +371,7 @@ class Worker(GunicornWebWorker):
             error = loader.LoadError(loader.summary(exc, fallback="the app's startup"), exc, stage="start")
             if not self._load_failed(error):
                 return  # through aiohttp's run(), which closes the loop and exits with exit_code
-            self._behind_nginx_if_so()  # --reload: serve the error until a fix is saved
+            self._wrap_for_nginx()  # --reload: serve the error until a fix is saved
             await super()._run()
 
     def _kept_runner(self, target: Union[web.Application, loader.Factory]) -> loader.Factory:
@@ -452,7 +452,6 @@ def _error_app(stage: str, text: str) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", show)
     return app
-
 
 
 def _returning(runner: web.AppRunner) -> loader.Factory:
