@@ -25,11 +25,16 @@ RUN export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CA
 # Stage 2: the image users build FROM.
 FROM ${BASE_IMAGE}
 
+# NGINX_VERSION: the distro's nginx package version, installed exactly and named by the
+# org.aiohttp-nginx-base.nginx label. scripts/build.sh and the workflows ask the base's
+# package index for today's (scripts/nginx_version.py), so each build still takes the
+# distro's security fixes. Empty: whatever the index has, labelled "unpinned".
+ARG NGINX_VERSION=
 # The distro's nginx (security fixes come with the base's apt sources). Its
 # default site goes so that only the generated config serves; conf.d and
 # conf.d/server hold the user's additions, included by the generated config.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nginx \
+    && apt-get install -y --no-install-recommends "nginx${NGINX_VERSION:+=$NGINX_VERSION}" \
     && rm -rf /var/lib/apt/lists/* \
     && rm -f /etc/nginx/sites-enabled/default /etc/nginx/sites-available/default \
     && mkdir -p /etc/nginx/conf.d/server
@@ -100,6 +105,7 @@ LABEL org.opencontainers.image.title="aiohttp-nginx" \
       org.opencontainers.image.base.name="${BASE_IMAGE}" \
       org.opencontainers.image.base.digest="${BASE_DIGEST}" \
       org.aiohttp-nginx-base.python="${PYTHON_VERSION}" \
+      org.aiohttp-nginx-base.nginx="${NGINX_VERSION:-unpinned}" \
       org.aiohttp-nginx-base.aiohttp="3.14.5" \
       org.aiohttp-nginx-base.gunicorn="27.0.1" \
       org.aiohttp-nginx-base.supervisor="4.3.0" \

@@ -23,9 +23,17 @@ RUN export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CA
 # Stage 2: the image users build FROM.
 FROM ${BASE_IMAGE}
 
+# NGINX_VERSION: the distro's nginx package version, installed exactly and named by the
+# org.aiohttp-nginx-base.nginx label. scripts/build.sh and the workflows ask the base's
+# package index for today's (scripts/nginx_version.py), so each build still takes the
+# distro's security fixes. Empty: whatever the index has, labelled "unpinned".
+ARG NGINX_VERSION=
 # Alpine's nginx; its default server goes so that only the generated config
-# serves; conf.d and conf.d/server hold the user's additions.
-RUN apk add --no-cache nginx \
+# serves; conf.d and conf.d/server hold the user's additions. apk keeps a
+# version given to `apk add` in /etc/apk/world: it is dropped there, so that an
+# `apk upgrade` in an image built FROM this one still upgrades nginx.
+RUN apk add --no-cache "nginx${NGINX_VERSION:+=$NGINX_VERSION}" \
+    && sed -i 's/^nginx=.*$/nginx/' /etc/apk/world \
     && rm -f /etc/nginx/http.d/default.conf \
     && mkdir -p /etc/nginx/conf.d/server
 
@@ -97,6 +105,7 @@ LABEL org.opencontainers.image.title="aiohttp-nginx" \
       org.opencontainers.image.base.name="${BASE_IMAGE}" \
       org.opencontainers.image.base.digest="${BASE_DIGEST}" \
       org.aiohttp-nginx-base.python="${PYTHON_VERSION}" \
+      org.aiohttp-nginx-base.nginx="${NGINX_VERSION:-unpinned}" \
       org.aiohttp-nginx-base.aiohttp="3.14.5" \
       org.aiohttp-nginx-base.gunicorn="27.0.1" \
       org.aiohttp-nginx-base.supervisor="4.3.0" \

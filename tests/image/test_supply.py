@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,20 @@ def test_labels_and_version_name_the_exact_versions_inside(image: str) -> None:
     # nginx -v, as the image's own nginx says it
     nginx = docker("run", "--rm", "--entrypoint", "nginx", image, "-v", timeout=120)
     assert f"nginx/{listed['nginx']}" in nginx.stdout  # the helper folds stderr into stdout
+
+
+def test_the_nginx_label_names_the_package_installed(image: str) -> None:
+    # scripts/build.sh asked the base's package index (scripts/nginx_version.py); the build installed exactly that
+    label = labels(image)["org.aiohttp-nginx-base.nginx"]
+    assert label != "unpinned", "built without NGINX_VERSION"
+    upstream = re.match(r"(?:\d+:)?(\d+(?:\.\d+)+)-", label)
+    assert upstream, label
+    version = docker("run", "--rm", image, "aiohttp-nginx", "--version", timeout=120).stdout
+    assert f"nginx {upstream.group(1)}" in version.splitlines(), (label, version)
+    # Debian's package manager, where it is the one used (Alpine's is checked in GitHub Actions by the label above)
+    query = docker("run", "--rm", "--entrypoint", "sh", image, "-c", "dpkg-query -W -f='${Version}' nginx || echo no-dpkg", timeout=120)
+    if "no-dpkg" not in query.stdout:
+        assert query.stdout.strip() == label
 
 
 def test_the_image_holds_exactly_the_locked_packages(image: str, tag: str) -> None:

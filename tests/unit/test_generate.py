@@ -79,18 +79,21 @@ def test_dockerfile_has_the_required_pieces(variant: str) -> None:
         "COPY --from=packages /install/usr/local /usr/local",
         "mkdir -p /etc/nginx/conf.d/server",
         'org.opencontainers.image.revision="${REVISION}"',
+        "ARG NGINX_VERSION=\n",
+        'org.aiohttp-nginx-base.nginx="${NGINX_VERSION:-unpinned}"',
     ):
         assert piece in text, piece
     # derived from settings: unset and $APP_DIR-relative defaults stay out
     assert "PRE_START_PATH" not in text and "STATIC_PATH" not in text and "WEB_CONCURRENCY" not in text
     if variant == "debian":
-        assert "apt-get install -y --no-install-recommends nginx" in text
+        assert 'apt-get install -y --no-install-recommends "nginx${NGINX_VERSION:+=$NGINX_VERSION}"' in text
         assert "rm -f /etc/nginx/sites-enabled/default" in text
         assert "ALPINEPYTHON" not in text and "apk " not in text
     else:
         python = next(i for i in matrix.images() if i.variant == "alpine").python
         assert f"ENV ALPINEPYTHON=python{python}\n" in text
-        assert "apk add --no-cache nginx" in text and "rm -f /etc/nginx/http.d/default.conf" in text
+        assert 'apk add --no-cache "nginx${NGINX_VERSION:+=$NGINX_VERSION}"' in text and "rm -f /etc/nginx/http.d/default.conf" in text
+        assert "sed -i 's/^nginx=.*$/nginx/' /etc/apk/world" in text  # `apk upgrade` downstream still upgrades it
         assert "apt-get" not in text
 
 
