@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 # the one-line reason the app failed to load, written by the first worker that failed
@@ -33,12 +34,15 @@ def claim(run_dir: Path, name: str, text: str = "") -> bool:
 
 
 def read(run_dir: Path, name: str, limit: int = 4096) -> str:
-    """The text of run_dir/name, '' when absent; bounded, and never through a symlink."""
+    """The text of run_dir/name, '' when absent or not a regular file; bounded, never through a
+    symlink, and never blocking (a FIFO planted there would hold the stack's PID 1 in open())."""
     try:
-        fd = os.open(str(run_dir / name), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(str(run_dir / name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return ""
     with os.fdopen(fd, "rb") as marker:
+        if not stat.S_ISREG(os.fstat(marker.fileno()).st_mode):
+            return ""
         return marker.read(limit).decode("utf-8", "replace").strip()
 
 

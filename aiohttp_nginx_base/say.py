@@ -9,15 +9,27 @@ at most PIPE_BUF bytes reaches a pipe whole.
 
 import fcntl
 import os
+import re
 import stat
 import sys
 
 PREFIX = "aiohttp-nginx: "
+# at most this many characters a message: with the prefix, the newline and UTF-8, within Linux's
+# PIPE_BUF (4,096 bytes) in the common case of ASCII text
+LIMIT = 3800
+# a message is one line: what would start another (or move the cursor) is shown escaped
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(message: str, limit: int = LIMIT) -> str:
+    """`message` as one line: control characters escaped, cut at `limit` characters with a mark."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+    return text if len(text) <= limit else text[: limit - 15] + " ... (cut here)"
 
 
 def say(message: str) -> None:
     """Write `aiohttp-nginx: message` and its newline to stderr in one write call."""
-    line = f"{PREFIX}{message}\n"
+    line = f"{PREFIX}{one_line(message)}\n"
     stream = sys.stderr
     if stream is None:  # pythonw, or stderr closed by a daemonising parent: nowhere to say it
         return

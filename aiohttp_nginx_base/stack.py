@@ -25,6 +25,7 @@ from .say import say
 from .settings import Settings, SettingsError
 
 STATE_FILE = control.STATE_FILE
+APP_FAILED = "the app failed to "  # how a worker's reason begins (loader.LoadError.reason)
 GUNICORN_PID = Path("run") / "gunicorn.pid"
 NGINX_PID = Path("nginx.pid")  # as nginx.conf.j2's `pid`
 PROGRAMS = ("gunicorn", "nginx")
@@ -188,8 +189,8 @@ class Supervision:
         self.failure = f"{name} could not be started" if status is None else f"{name} exited unexpectedly (exit status {status})"
         # a worker that could not load the app left the reason (worker.py): said once, last
         reason = runfiles.read(self.settings.runtime_dir / "run", runfiles.LOAD_FAILURE) if name == "gunicorn" else ""
-        if reason:
-            self.failure, self.app_failed = reason, True  # "the app failed to load/start: ..."
+        if reason.startswith(APP_FAILED):  # "the app failed to load: ..." or "... to start: ..."
+            self.failure, self.app_failed = reason, True
         else:
             say(f"{self.failure}; stopping")
         hooks.shut_down(self.options)

@@ -45,6 +45,8 @@ RELOAD_POLL_SECONDS = 0.25
 # bounded: a SIGTERM that came while this worker was still importing went to aiohttp's loop handler,
 # which does not run here; the arbiter reaps the reporting worker well within it
 HALT_WAIT_SECONDS = 3.0
+# --reload: how long the cleanup of a failed start (the cleanup_ctx contexts it entered) may take
+CLEANUP_AFTER_FAILED_START = 5.0
 # a graceful stop first waits this long (at most) for nginx to close the worker's keep-alive connections
 # (retire), taken from the graceful timeout: aiohttp's own shutdown gets that much less
 RETIRE_SECONDS = 1.0
@@ -163,6 +165,9 @@ def answer_readiness(app: web.Application, path: str) -> None:
 class Worker(GunicornWebWorker):
     """aiohttp worker with uvloop and nginx's client address."""
 
+    # the AppRunner aiohttp's `_run` serves, when built here (behind nginx: _kept_runner)
+    _runner: Optional[web.AppRunner] = None
+
     def init_process(self) -> None:
         # taken before the app loads, so a save made while it loads is not missed
         self._watched = app_files(os.getcwd()) if self.cfg.reload else {}
@@ -262,7 +267,7 @@ class Worker(GunicornWebWorker):
     def _retire_after_max_requests(self) -> None:
         """MAX_REQUESTS: aiohttp's serving loop, right after this tick, would stop the worker as a SIGTERM
         does without retiring (closing idle keep-alive connections nginx may be reusing): retire instead."""
-        runner = getattr(self, "_runner", None)
+        runner = self._runner
         server = runner.server if runner is not None else None
         limit: int = self.max_requests  # type: ignore[has-type]  # gunicorn's, unannotated
         if not limit or server is None or server.requests_count <= limit:
@@ -281,7 +286,7 @@ class Worker(GunicornWebWorker):
             # gunicorn < 24's arbiter sends an old worker SIGTERM again at each tick of a reload: the
             # retirement already under way is bounded; SIGQUIT/SIGINT and the arbiter's SIGKILL still cut it
             return
-        runner = getattr(self, "_runner", None)
+        runner = self._runner
         if runner is None or not self.alive or not getattr(self, "_serving", False):
             super().handle_exit(sig, frame)
             self._stop_now()
@@ -365,14 +370,37 @@ class Worker(GunicornWebWorker):
         and "gunicorn exited unexpectedly"."""
         try:
             await super()._run()
+            return
         except Exception as exc:  # noqa: BLE001 - the app's own error, shown with its traceback
-            if getattr(self, "_serving", False):
+            if not self._starting_failed():
                 raise
             error = loader.LoadError(loader.summary(exc, fallback="the app's startup"), exc, stage="start")
-            if not self._load_failed(error):
-                return  # through aiohttp's run(), which closes the loop and exits with exit_code
-            self._wrap_for_nginx()  # --reload: serve the error until a fix is saved
-            await super()._run()
+        if not self._load_failed(error):
+            return  # through aiohttp's run(), which closes the loop and exits with exit_code
+        # --reload: what the failed startup entered (cleanup_ctx, background tasks) is cleaned up, then
+        # the error is served until a fix is saved
+        await self._clean_up_after_failed_start()
+        self._wrap_for_nginx()
+        await super()._run()
+
+    def _starting_failed(self) -> bool:
+        """Whether the exception that ended aiohttp's `_run` came from the app's startup: the worker
+        never served, was not told to stop meanwhile (then it came from the cleanup), and the runner,
+        where known, has no server yet (AppRunner.setup sets it once the app's startup succeeded)."""
+        if getattr(self, "_serving", False) or not self.alive:
+            return False
+        runner = self._runner
+        return runner is None or runner.server is None
+
+    async def _clean_up_after_failed_start(self) -> None:
+        runner = self._runner
+        if runner is None:
+            return
+        try:
+            await asyncio.wait_for(runner.app.cleanup(), CLEANUP_AFTER_FAILED_START)
+        except Exception:  # noqa: BLE001 - a cleanup that fails too: the error page matters more
+            self.log.exception("cleaning up after the failed start failed too")
+        self._runner = None
 
     def _kept_runner(self, target: Union[web.Application, loader.Factory]) -> loader.Factory:
         """Hand aiohttp's `_run` the AppRunner it would build itself, through the async-factory form it
@@ -381,7 +409,7 @@ class Worker(GunicornWebWorker):
         async def factory() -> web.AppRunner:
             made = target if isinstance(target, web.Application) else await target()
             runner = made if isinstance(made, web.AppRunner) else aiohttp_runner(self, made)
-            self._runner: Optional[web.AppRunner] = runner
+            self._runner = runner
             return runner
 
         return factory

@@ -6,13 +6,14 @@ base image's own package index first; the Dockerfile then installs exactly that 
 the image with it (org.aiohttp-nginx-base.nginx). The images still follow the distro's security
 fixes: each build asks again. scripts/build.sh and the workflows call this.
 
-    python3 scripts/nginx_version.py TAG [--base IMAGE] [--platform linux/amd64]   # e.g. 1.26.3-3+deb13u11
+    python3 scripts/nginx_version.py TAG [--base IMAGE] [--platform P ...]   # e.g. 1.26.3-3+deb13u11
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,9 @@ import matrix  # noqa: E402 - a sibling script, found through the line above
 
 # what each variant's package manager says it would install; the index is fetched first, as the build does
 ASK = {
-    "debian": "apt-get update -qq >/dev/null && apt-cache policy nginx",
+    # --error-on=any: a source that cannot be fetched (the security one, say) fails the question rather
+    # than let an older candidate from the others be pinned
+    "debian": "apt-get update -qq --error-on=any >/dev/null && apt-cache policy nginx",
     "alpine": "apk add --no-cache --simulate nginx",
 }
 # `Candidate: 1.26.3-3+deb13u11`; apk (2 and 3): `(5/5) Installing nginx (1.28.0-r3)`
@@ -51,14 +54,26 @@ def parse(variant: str, output: str) -> str:
     return version
 
 
-def ask(base: str, variant: str, platform: Optional[str] = None) -> str:
-    command: List[str] = ["docker", "run", "--rm", *(["--platform", platform] if platform else [])]
+def ask(base: str, variant: str, platforms: Sequence[str] = ()) -> str:
+    """The version every platform's index offers; one image is built for all of them with it."""
+    answers = {platform: ask_one(base, variant, platform) for platform in platforms or [""]}
+    if len(set(answers.values())) > 1:
+        said = ", ".join(f"{platform}: {version}" for platform, version in answers.items())
+        raise Unanswered(f"the platforms' indexes differ ({said}): an update not yet built for all of them; try again later")
+    return next(iter(answers.values()))
+
+
+def ask_one(base: str, variant: str, platform: str = "") -> str:
+    name = f"aiohttp-nginx-version-{secrets.token_hex(6)}"
+    command: List[str] = ["docker", "run", "--rm", "--name", name, *(["--platform", platform] if platform else [])]
     command += ["--entrypoint", "sh", base, "-c", ASK[variant]]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     except FileNotFoundError:
         raise Unanswered("docker is not installed") from None
     except subprocess.TimeoutExpired:
+        # the docker client is gone, not the container: remove it
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
         raise Unanswered(f"{base} did not answer within 300 s") from None
     if result.returncode != 0:
         said = [line for line in result.stderr.strip().splitlines() if line and "--help" not in line]
@@ -70,7 +85,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tag", help="an image tag, e.g. python3.13 or python3.13-alpine")
     parser.add_argument("--base", help="the base image to ask (default: the tag's, from versions.json)")
-    parser.add_argument("--platform", help="the platform to ask for, e.g. linux/amd64")
+    parser.add_argument(
+        "--platform", action="append", default=[], help="a platform to ask, e.g. linux/amd64; repeated, all must agree"
+    )
     args = parser.parse_args(argv)
     try:
         image = matrix.by_tag(matrix.images(), args.tag)

@@ -53,3 +53,13 @@ def test_an_unknown_tag_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert nginx_version.main(["python2.7"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("nginx_version.py: python2.7: unknown image tag"), err
+
+
+def test_platforms_that_disagree_stop_the_build_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a Debian security update built for amd64 hours before arm64: one image for both cannot pin one version
+    offered = {"linux/amd64": "1.26.3-3+deb13u12", "linux/arm64": "1.26.3-3+deb13u11"}
+    monkeypatch.setattr(nginx_version, "ask_one", lambda base, variant, platform="": offered[platform])
+    with pytest.raises(nginx_version.Unanswered, match="indexes differ"):
+        nginx_version.ask("python:3.13-slim-trixie", "debian", list(offered))
+    offered["linux/arm64"] = offered["linux/amd64"]
+    assert nginx_version.ask("python:3.13-slim-trixie", "debian", list(offered)) == "1.26.3-3+deb13u12"

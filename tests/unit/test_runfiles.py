@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp_nginx_base import runfiles
@@ -47,3 +47,17 @@ def test_a_planted_symlink_is_neither_followed_nor_written_through(tmp_path: Pat
 def test_without_a_writable_directory_every_caller_speaks(tmp_path: Path) -> None:
     assert runfiles.claim(tmp_path / "missing", runfiles.LOAD_FAILURE)
     assert runfiles.claim(tmp_path / "missing", runfiles.LOAD_FAILURE)
+
+
+def test_a_planted_fifo_does_not_hold_the_reader(tmp_path: Path) -> None:
+    # the attack: the app's user leaves a FIFO where the reason goes; the stack (PID 1) reading it when
+    # gunicorn exits would block in open() forever, and never stop nor say why
+    fifo = tmp_path / runfiles.LOAD_FAILURE
+    os.mkfifo(str(fifo))
+    with ThreadPoolExecutor(1) as pool:
+        read = pool.submit(runfiles.read, tmp_path, runfiles.LOAD_FAILURE)
+        try:
+            assert read.result(timeout=5) == ""
+        finally:
+            if not read.done():  # release the blocked reader, so that a failure is a failure, not a hang
+                os.close(os.open(str(fifo), os.O_WRONLY | os.O_NONBLOCK))

@@ -55,3 +55,19 @@ def test_many_processes_writing_at_once_leave_every_line_whole() -> None:
     said = result.stderr.splitlines()
     assert len(said) == 4 * lines, result.stderr[-500:]
     assert all(line.startswith("aiohttp-nginx: w") and line.endswith("x" * 200) for line in said)
+
+
+def test_a_message_is_one_line_whatever_it_carries(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an exception message or a path may hold a newline or a terminal escape: it must not start a line of its own
+    stream = Writes()
+    monkeypatch.setattr(sys, "stderr", stream)
+    say("app.py:3: ValueError: bad\naiohttp-nginx: all good\x1b[2K\r")
+    assert stream.calls == ["aiohttp-nginx: app.py:3: ValueError: bad\\naiohttp-nginx: all good\\x1b[2K\\r\n"]
+
+
+def test_a_long_message_is_cut_within_one_atomic_pipe_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = Writes()
+    monkeypatch.setattr(sys, "stderr", stream)
+    say("x" * 100_000)
+    (line,) = stream.calls
+    assert len(line.encode()) <= 4096 and line.endswith(" ... (cut here)\n")

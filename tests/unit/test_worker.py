@@ -436,3 +436,59 @@ def test_after_run_a_late_sigterm_cannot_kill_the_exiting_worker() -> None:
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def _started(app: web.Application) -> web.AppRunner:
+    runner = web.AppRunner(app)
+
+    async def setup() -> None:
+        await runner.setup()
+
+    asyncio.run(setup())
+    return runner
+
+
+def test_only_an_error_of_the_apps_startup_is_a_failed_start() -> None:
+    w = _bare_worker()
+    assert w._starting_failed()  # nothing served yet, not told to stop, no runner known: the startup raised
+    w._runner = web.AppRunner(web.Application())  # built, and its setup (the app's startup) did not finish
+    assert w._starting_failed()
+
+
+def test_an_error_once_the_startup_succeeded_or_during_a_stop_is_not_a_failed_start() -> None:
+    # the attack on availability: a SIGTERM during a slow on_startup (a reload's second signal) skips the serving
+    # loop, and an on_cleanup that then raises would have been reported as a failed start, halting the stack
+    w = _bare_worker()
+    w._runner = _started(web.Application())  # its server exists: the app's startup succeeded
+    assert not w._starting_failed()
+    w = _bare_worker()
+    w.alive = False  # told to stop
+    assert not w._starting_failed()
+    w = _bare_worker()
+    w._serving = True
+    assert not w._starting_failed()
+
+
+def test_reload_mode_cleans_up_what_a_failed_start_entered() -> None:
+    cleaned: List[str] = []
+
+    async def pool(app: web.Application) -> Any:
+        yield
+        cleaned.append("pool closed")
+
+    async def fail(app: web.Application) -> Any:
+        raise ConnectionRefusedError("database:5432")
+        yield
+
+    app = web.Application()
+    app.cleanup_ctx.extend([pool, fail])
+    w = _bare_worker()
+    w._runner = web.AppRunner(app)
+
+    async def go() -> None:
+        with pytest.raises(ConnectionRefusedError):
+            await w._runner.setup()  # type: ignore[union-attr]
+        await w._clean_up_after_failed_start()
+
+    asyncio.run(go())
+    assert cleaned == ["pool closed"] and w._runner is None
