@@ -237,6 +237,20 @@ class Worker(GunicornWebWorker):
         deadline = time.monotonic() + HALT_WAIT_SECONDS
         while not stopped and os.getppid() == self.ppid and time.monotonic() < deadline:
             time.sleep(0.05)
+        if not stopped and os.getppid() == self.ppid:
+            self._halt_was_lost()
+
+    def _halt_was_lost(self) -> None:
+        """The arbiter did not halt on the reporting worker's exit status. gunicorn < 24 (the python3.8/3.9
+        images) raises its HaltServer inside the SIGCHLD handler, and one that lands while the arbiter
+        forks a worker is swallowed ("Exception ignored in: <function _releaseLock>"): it then replaces
+        failing workers forever. Ask it to stop instead; a SIGTERM it handles in its main loop. The
+        stack still prints the reason the reporting worker left."""
+        self.log.warning("the app failed to load, and gunicorn did not stop: asking it to (SIGTERM)")
+        try:
+            os.kill(self.ppid, signal.SIGTERM)
+        except OSError:
+            pass
 
     def run(self) -> None:
         try:

@@ -492,3 +492,41 @@ def test_reload_mode_cleans_up_what_a_failed_start_entered() -> None:
 
     asyncio.run(go())
     assert cleaned == ["pool closed"] and w._runner is None
+
+
+# An arbiter process and one of its workers that could not load the app and waits for the halt.
+HALT_SCENARIO = """
+import os, signal, sys, time
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+from aiohttp_nginx_base import worker
+
+told = []
+signal.signal(signal.SIGTERM, lambda signum, frame: told.append(signum))
+child = os.fork()
+if child == 0:
+    w = worker.Worker.__new__(worker.Worker)
+    w.ppid, w.log = os.getppid(), Logger(Config())
+    worker.HALT_WAIT_SECONDS = 1.0
+    w._wait_for_the_halt()
+    os._exit(0)
+if sys.argv[1] == "halts":
+    time.sleep(0.2)  # the arbiter halts as it should: it tells its workers to stop
+    os.kill(child, signal.SIGTERM)
+os.waitpid(child, 0)
+deadline = time.monotonic() + 1
+while not told and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("arbiter told to stop" if told else "arbiter not told")
+"""
+
+
+@pytest.mark.parametrize("arbiter, expected", [("halts", "arbiter not told"), ("lost-the-halt", "arbiter told to stop")])
+def test_a_worker_waiting_for_a_halt_that_never_comes_stops_the_arbiter(arbiter: str, expected: str) -> None:
+    # gunicorn < 24 raises HaltServer in its SIGCHLD handler; one landing while it forks is swallowed, and the
+    # arbiter replaced failing workers forever: a container whose app failed to load never stopped (CI, python3.8)
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", HALT_SCENARIO, arbiter], capture_output=True, text=True, timeout=30)
+    assert result.stdout.strip() == expected, result.stderr
