@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - Windows, or a platform without wheels
 _WRAPPED = "_aiohttp_nginx_real_client"
 RELOAD_POLL_SECONDS = 0.25
 # bounded: a SIGTERM that came while this worker was still importing went to aiohttp's loop handler,
-# which does not run here; the arbiter reaps the reporting worker well within it
+# which does not run here; the arbiter, asked by the reporting worker, stops well within it
 HALT_WAIT_SECONDS = 3.0
 # --reload: how long the cleanup of a failed start (the cleanup_ctx contexts it entered) may take
 CLEANUP_AFTER_FAILED_START = 5.0
@@ -202,8 +202,7 @@ class Worker(GunicornWebWorker):
 
     def _load_failed(self, error: loader.LoadError) -> bool:
         """True when the worker goes on, serving the error (--reload); else the failure is reported
-        and exit_code set: the worker that reported it makes the arbiter stop, the others leave
-        quietly (a second APP_LOAD_ERROR while the arbiter halts would add its HaltServer traceback)."""
+        and exit_code set (see _report_load_failure)."""
         shown = loader.app_traceback(error.cause) if error.cause is not None else ""
         if self.cfg.reload:
             self.log.error("the app failed to %s; it reloads when a fix is saved\n%s%s", error.stage, shown, error.line)
@@ -213,22 +212,41 @@ class Worker(GunicornWebWorker):
         return False
 
     def _report_load_failure(self, error: loader.LoadError, shown: str) -> None:
-        """The first worker to fail shows the app's traceback and leaves the one-line reason for the stack,
-        which prints it last; the others, failing the same way at the same moment, stay quiet."""
+        """The first worker to fail shows the app's traceback, leaves the one-line reason for the stack
+        (which prints it last) and asks gunicorn's arbiter to stop; the others, failing the same way
+        at the same moment, stay quiet. Then each waits for the arbiter's SIGTERM and leaves.
+
+        Not through the exit status gunicorn halts on (APP_LOAD_ERROR): its arbiter raises HaltServer
+        inside its SIGCHLD handler, and gunicorn < 24 (the python3.8/3.9 images) swallows one that lands
+        while it forks a worker ("Exception ignored in: <function _releaseLock>"), then replaces failing
+        workers forever (CI, python3.8). A SIGTERM it handles in its main loop. Without the stack (plain
+        gunicorn with this worker class), gunicorn's own way stays.
+        """
         run_dir = self._run_dir()
-        if run_dir is not None and not runfiles.claim(run_dir, runfiles.LOAD_FAILURE, error.reason):
-            self._wait_for_the_halt()
-            self.exit_code = 0
-            return
-        self.exit_code = APP_LOAD_ERROR
-        if shown:
-            self.log.error("the app failed to %s:\n%s", error.stage, shown.rstrip("\n"))
         if run_dir is None:
+            self.exit_code = APP_LOAD_ERROR
+            if shown:
+                self.log.error("the app failed to %s:\n%s", error.stage, shown.rstrip("\n"))
             say(error.reason)
+            return
+        if runfiles.claim(run_dir, runfiles.LOAD_FAILURE, error.reason):
+            if shown:
+                self.log.error("the app failed to %s:\n%s", error.stage, shown.rstrip("\n"))
+            self._stop_the_arbiter()
+        self._wait_for_the_halt()
+        self.exit_code = 0
+
+    def _stop_the_arbiter(self) -> None:
+        if os.getppid() == self.ppid:
+            try:
+                os.kill(self.ppid, signal.SIGTERM)
+            except OSError:
+                pass
 
     def _wait_for_the_halt(self) -> None:
-        """Another worker reported the failure and the arbiter is stopping: wait for its SIGTERM rather
-        than exit now, which would have the arbiter fork replacements (that fail too) meanwhile.
+        """The arbiter is stopping: wait for its SIGTERM rather than exit now, which would have it fork
+        replacements (that fail too) meanwhile. Asked again when it does not come (the first worker
+        might have been killed before it asked).
 
         The worker's own handlers run in its event loop, which is not running here: a plain one instead.
         """
@@ -237,20 +255,12 @@ class Worker(GunicornWebWorker):
         deadline = time.monotonic() + HALT_WAIT_SECONDS
         while not stopped and os.getppid() == self.ppid and time.monotonic() < deadline:
             time.sleep(0.05)
-        if not stopped and os.getppid() == self.ppid:
-            self._halt_was_lost()
-
-    def _halt_was_lost(self) -> None:
-        """The arbiter did not halt on the reporting worker's exit status. gunicorn < 24 (the python3.8/3.9
-        images) raises its HaltServer inside the SIGCHLD handler, and one that lands while the arbiter
-        forks a worker is swallowed ("Exception ignored in: <function _releaseLock>"): it then replaces
-        failing workers forever. Ask it to stop instead; a SIGTERM it handles in its main loop. The
-        stack still prints the reason the reporting worker left."""
-        self.log.warning("the app failed to load, and gunicorn did not stop: asking it to (SIGTERM)")
-        try:
-            os.kill(self.ppid, signal.SIGTERM)
-        except OSError:
-            pass
+        if not stopped:
+            self.log.info("gunicorn has not stopped within %g s of the failed load: asking it again", HALT_WAIT_SECONDS)
+            self._stop_the_arbiter()
+        # leaving: a SIGTERM now (the arbiter's) must not kill the exiting worker by signal, which the
+        # arbiter would log as an error ("Worker (pid:N) was sent SIGTERM!")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def run(self) -> None:
         try:
