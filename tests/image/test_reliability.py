@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from tests.image.helpers import docker, gunicorn_workers, inspect, logs, tail
+from tests.image.helpers import docker, gunicorn_workers, inspect, logs, processes_rss_mib, tail
 from tests.support import Outcome, answers, free_port, load, lost_requests, wait_until
 
 pytestmark = pytest.mark.image
@@ -76,12 +76,6 @@ def test_reload_under_load_fails_no_request(run_container, app_images) -> None:
     assert [o for o in outcomes if o.error or o.status != 200] == [], tail(logs(container))
 
 
-def _memory_mib(container: str) -> float:
-    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container, timeout=60).stdout.split("/")[0].strip()
-    number, unit = re.fullmatch(r"([\d.]+)\s*([KMG]i?B)", usage).groups()  # type: ignore[union-attr]
-    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1024, "MB": 1, "GB": 1024}[unit]
-
-
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "120"))
 SOAK_WARMUP = 60  # buffers and caches settle in the first minute; growth is measured after it
 
@@ -90,7 +84,8 @@ SOAK_WARMUP = 60  # buffers and caches settle in the first minute; growth is mea
 @pytest.mark.heavy
 @pytest.mark.timeout(SOAK_SECONDS + 180)
 def test_soak_at_64_connections_has_no_errors_and_flat_memory(run_container, app_images) -> None:
-    """SOAK_SECONDS (default 120) of wrk at 64 connections; memory from the first minute to the end grows < 5 %."""
+    """SOAK_SECONDS (default 120) of wrk at 64 connections; the processes' memory from the first minute to the end
+    grows < 5 %."""
     wrk = shutil.which("wrk")
     if wrk is None:
         pytest.fail("wrk is not installed (apt-get install wrk)")
@@ -102,9 +97,9 @@ def test_soak_at_64_connections_has_no_errors_and_flat_memory(run_container, app
     )
     warm = time.monotonic() + min(SOAK_WARMUP, seconds / 2)
     wait_until(lambda: time.monotonic() > warm, seconds, "the first minute of the soak")
-    first = _memory_mib(container)
+    first = processes_rss_mib(container)
     report, _ = run.communicate(timeout=seconds + 60)
-    last = _memory_mib(container)
+    last = processes_rss_mib(container)
     print(f"\nsoak {seconds} s: memory {first:.1f} MiB after the first minute, {last:.1f} MiB at the end\n{report}")
     assert run.returncode == 0, report
     assert "Non-2xx" not in report and "Socket errors" not in report, report
