@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import control, health, prestart, processes, runtime, settings, stack, versions, workerclass
+from . import control, doctor, health, prestart, processes, runtime, settings, stack, versions, workerclass
 from .host import NginxMissing, gather
 from .prestart import StopGuard
 from .say import say, share_output_files
@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
     verb("precompile", cmd_precompile, "Cache the bytecode of the modules the stack imports at start-up (image builds run it).")
+    sub = verb("doctor", doctor.run, "Say what this machine lacks for host mode and for the tests, and the line that installs it.")
+    doctor.add_arguments(sub)
     sub = verb("reload", cmd_reload, "Re-render the configs and reload nginx and gunicorn in the running stack, without dropping requests.")
     sub.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the stack's answer (default 30)")
     return parser
