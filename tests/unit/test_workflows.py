@@ -20,6 +20,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import matrix  # noqa: E402
 
+from tests.extras import missing  # noqa: E402
+
 yaml = pytest.importorskip("yaml")
 Entry = Dict[str, Any]
 Job = Dict[str, Any]
@@ -28,7 +30,7 @@ Job = Dict[str, Any]
 def tool(name: str) -> str:
     found = shutil.which(name, path=BIN) or shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} is not installed (it is in the test extra)")
+        missing(name, "lint")
     return found
 
 
@@ -43,7 +45,7 @@ def steps(workflow: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]:
 
 
 def test_actionlint_finds_nothing() -> None:
-    # actionlint runs shellcheck on the run: scripts when it finds it: the one of the test extra
+    # actionlint runs shellcheck on the run: scripts when it finds it: the one of the lint extra
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
     result = subprocess.run([tool("actionlint"), "-no-color"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
