@@ -128,6 +128,16 @@ class Settings:
         "Largest request body nginx accepts (413 beyond, before the app is touched): 1 MiB by default, as aiohttp's own `client_max_size`; 0 means unlimited.",
         "nginx",
     )
+    compressed_requests: str = variable(
+        "COMPRESSED_REQUESTS",
+        "refuse",
+        Choice("refuse", "raw", "inflate"),
+        "Request bodies with a `Content-Encoding` aiohttp would inflate (gzip, deflate, br, zstd), which NGINX_MAX_UPLOAD "
+        "counts compressed: `refuse` answers 413 before the app; `raw` passes them on as sent (the app inflates them, "
+        "within its own bound); `inflate` lets aiohttp inflate them as the app reads (`read()`/`post()`/`json()` keep "
+        "aiohttp's `client_max_size`, a streaming reader gets the inflated size: bound it in the app).",
+        "nginx",
+    )
     nginx_worker_processes: int = variable(
         "NGINX_WORKER_PROCESSES",
         "auto",

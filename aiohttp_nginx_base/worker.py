@@ -22,13 +22,16 @@ import asyncio
 import os
 import signal
 import socket
+import struct
 import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 from aiohttp.worker import GunicornWebWorker
 from gunicorn.arbiter import Arbiter
 
@@ -117,6 +120,23 @@ def last_on_its_connection(message: Any) -> Any:
     return message._replace(should_close=True)
 
 
+class CompressedBody(web.Request):
+    """A request whose body aiohttp would inflate (`Content-Encoding: gzip`, deflate, br, zstd) while
+    COMPRESSED_REQUESTS=refuse: answered 413 before the app sees it (answer_readiness's handler).
+    nginx's NGINX_MAX_UPLOAD counts the bytes on the wire; inflated, a 65 KB body became 64 MiB."""
+
+
+COMPRESSED_REFUSED = "413 Content Too Large: a compressed request body (Content-Encoding) is refused\n"
+
+
+def compressed_requests(env: Mapping[str, str]) -> str:
+    """COMPRESSED_REQUESTS as the stack validated it: refuse, raw or inflate."""
+    from .settings import BY_NAME
+
+    var = BY_NAME["COMPRESSED_REQUESTS"]
+    return str(var.parse(var.name, env.get(var.name) or var.default or ""))
+
+
 def add_real_client(app: web.Application, secret: Optional[str] = None, retirement: Optional[Retirement] = None) -> web.Application:
     """Apply the headers as each request is made: unlike a middleware, this costs the app
     nothing when it has no middlewares of its own (aiohttp then skips the middleware chain).
@@ -125,11 +145,15 @@ def add_real_client(app: web.Application, secret: Optional[str] = None, retireme
         return app
     make_request = request_factory(app)
     retiring = retirement or Retirement()
+    refuse_compressed = compressed_requests(os.environ) == "refuse"
 
     def make_request_with_client(message: Any, *args: Any, **kwargs: Any) -> web.Request:
         message, trusted = trust.take_proof(message, secret)
         if retiring.active:
             message = last_on_its_connection(message)
+        if refuse_compressed and message.compression:
+            # the parser's own finding (aiohttp inflates exactly these): one attribute, no header lookup
+            kwargs["_cls"] = CompressedBody
         return apply_client_headers(make_request(message, *args, **kwargs), trusted)  # type: ignore[return-value]
 
     replace_request_factory(app, make_request_with_client)
@@ -154,12 +178,141 @@ def answer_readiness(app: web.Application, path: str) -> None:
     handle = app._handle
 
     async def handle_or_answer_readiness(request: web.Request) -> web.StreamResponse:
-        # raw_path first: it is the request line's target as parsed, while `path` decodes a URL
-        if request.raw_path.startswith(path) and request.path == path:
+        # nginx sends this fixed URI, never the client's spelling (nginx-probes.conf.j2): anything else is the app's
+        if request.raw_path == path:
             return web.Response(text="ready\n")
+        if request.__class__ is CompressedBody:
+            refused = web.Response(status=413, text=COMPRESSED_REFUSED)
+            refused.force_close()
+            return refused
         return await handle(request)
 
     object.__setattr__(app, "_handle", handle_or_answer_readiness)
+
+
+class CleanErrors(RequestHandler):
+    """aiohttp's connection handler, answering the errors a client causes in one line each way.
+
+    A request aiohttp's parser refuses (a control character in a header) got a 400 that echoed the
+    offending header line back, and a traceback in the log; a Host that `request.url` cannot build
+    (not UTF-8, a port beyond 65535) a 500 and a 55-line traceback. Both now get `400 Bad Request`
+    and one log line naming no client byte. The app's own errors stay aiohttp's. Nothing here runs
+    on a request that goes well (aiohttp calls handle_error only for an error).
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self, request: web.BaseRequest, status: int = 500, exc: Optional[BaseException] = None, message: Optional[str] = None
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)  # too late for an answer of ours
+        if status == 400 and isinstance(exc, HttpProcessingError):
+            why = f"aiohttp's parser refused the request ({type(exc).__name__})"
+        elif status == 500 and isinstance(exc, (UnicodeError, ValueError)) and not url_builds(request):
+            why = "its Host header is not a host name request.url can be built from"
+        else:
+            return super().handle_error(request, status, exc, message)
+        self.logger.warning("400 Bad Request: %s", why)
+        answer = web.Response(status=400, text="400 Bad Request\n")
+        answer.force_close()
+        return answer
+
+
+def url_builds(request: web.BaseRequest) -> bool:
+    try:
+        request.url  # noqa: B018 - reified: raises again as it did for the app
+    except (UnicodeError, ValueError):
+        return False
+    return True
+
+
+class NginxPeers:
+    """Who may talk to gunicorn's socket when it is shared with nginx's workers' group (the stack runs
+    as root): nginx's worker processes (children of this stack's nginx master), root, and this worker's
+    own user. Any other process of NGINX_USER (a host's php-fpm, another site's nginx) could otherwise
+    reach the app directly, past ALLOWED_HOSTS and the body limits. Checked once per connection
+    (SO_PEERCRED, then /proc/PID/stat); nginx keeps its connections to the app open."""
+
+    def __init__(self, nginx_pid_file: Path) -> None:
+        self.nginx_pid_file = nginx_pid_file
+        self.master = 0
+
+    def allowed(self, sock: Any) -> Tuple[bool, int, int]:
+        try:
+            pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        except (OSError, AttributeError, struct.error):
+            return False, -1, -1
+        if uid in (0, os.geteuid()):
+            return True, pid, uid
+        parent = parent_pid(pid)
+        if parent != self.master:
+            self.master = read_pid(self.nginx_pid_file)  # nginx started after this worker, or a new master
+        return parent > 0 and parent == self.master, pid, uid
+
+
+def parent_pid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def shared_socket(path: str) -> bool:
+    """Whether gunicorn's socket is open to a group other than this process's (root's stack: NGINX_USER's)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return bool(info.st_mode & 0o060) and info.st_gid != os.getegid()
+
+
+class NginxOnly(CleanErrors):
+    """CleanErrors, closing at once a connection from a process NginxPeers does not allow."""
+
+    __slots__ = ()
+    peers: Optional[NginxPeers] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peers = self.peers
+        if peers is None:
+            return
+        allowed, pid, uid = peers.allowed(transport.get_extra_info("socket"))
+        if not allowed:
+            self.logger.warning("refused a connection to gunicorn's socket from pid %d (uid %d): not one of nginx's workers", pid, uid)
+            self.force_close()
+
+
+class StackServer(web.Server):
+    """aiohttp's Server, making our connection handler (aiohttp private: the handler class is fixed)."""
+
+    handler_class: type = CleanErrors
+
+    def __call__(self) -> RequestHandler:
+        handler = super().__call__()
+        handler.__class__ = self.handler_class  # same slots: a subclass that adds none
+        return handler
+
+
+class StackRunner(web.AppRunner):
+    """The AppRunner aiohttp's worker builds, with StackServer (aiohttp private: `AppRunner._make_server`)."""
+
+    handler_class: type = CleanErrors
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = StackServer
+        server.handler_class = self.handler_class  # type: ignore[attr-defined]
+        return server
 
 
 class Worker(GunicornWebWorker):
@@ -517,8 +670,10 @@ def _returning(runner: web.AppRunner) -> loader.Factory:
 def aiohttp_runner(worker: GunicornWebWorker, app: web.Application) -> web.AppRunner:
     """The AppRunner aiohttp's `GunicornWebWorker._run` builds for an Application, with the same arguments
     (its private `_get_valid_log_format` included, as aiohttp's own worker calls it)."""
-    return web.AppRunner(
+    runner = StackRunner(
         app,
+        # COMPRESSED_REQUESTS: aiohttp inflates request bodies only when told to (refused ones are never read)
+        auto_decompress=compressed_requests(os.environ) == "inflate",
         logger=worker.log,
         keepalive_timeout=worker.cfg.keepalive,
         access_log=worker.log.access_log if worker.cfg.accesslog else None,
@@ -527,6 +682,12 @@ def aiohttp_runner(worker: GunicornWebWorker, app: web.Application) -> web.AppRu
         # graceful timeout, after which the arbiter kills the worker
         shutdown_timeout=worker.cfg.graceful_timeout / 100 * 95 - retire_seconds(worker.cfg.graceful_timeout),
     )
+    sockets = [s for s in worker.sockets if s.family == socket.AF_UNIX]
+    if sockets and shared_socket(sockets[0].getsockname()):
+        # RUNTIME_DIR/run/gunicorn.sock: nginx's pid file is RUNTIME_DIR/nginx.pid (nginx.conf.j2's `pid`)
+        peers = NginxPeers(Path(sockets[0].getsockname()).parent.parent / "nginx.pid")
+        runner.handler_class = type("NginxOnly", (NginxOnly,), {"__slots__": (), "peers": peers})
+    return runner
 
 
 def retire_seconds(graceful_timeout: float) -> float:

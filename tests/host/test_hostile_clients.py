@@ -8,7 +8,7 @@ from typing import List
 
 import pytest
 
-from tests.support import request, websocket_echo
+from tests.support import request, wait_until, websocket_echo
 
 
 def test_500_slow_header_senders_do_not_delay_a_normal_request(host_stack) -> None:
@@ -57,3 +57,40 @@ def test_an_oversized_uri_or_header_gets_4xx_from_nginx(host_stack, what: str) -
 def test_an_idle_websocket_outlives_nginx_default_60s_timeout(host_stack) -> None:
     stack = host_stack()
     assert websocket_echo(stack.port, "still here", idle=65) == "echo: still here"
+
+
+def _one_exchange(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(raw)
+        answer = b""
+        for _ in range(1000):
+            data = conn.recv(65536)
+            if not data:
+                break
+            answer += data
+        return answer
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # a control character nginx passes on and aiohttp's parser refuses: its 400 echoed the header line
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Secret-Marker: top\x01secret\r\nConnection: close\r\n\r\n",
+        # with ALLOWED_HOSTS unset, a Host request.url cannot be built from: a 500 and a 55-line traceback
+        b"GET /url HTTP/1.1\r\nHost: exa\xffmple.com\r\nX-Secret-Marker: topsecret\r\nConnection: close\r\n\r\n",
+        b"GET /url HTTP/1.1\r\nHost: example.com:99999\r\nX-Secret-Marker: topsecret\r\nConnection: close\r\n\r\n",
+    ],
+    ids=["control-character-in-a-header", "host-not-utf-8", "host-port-out-of-range"],
+)
+def test_a_malformed_header_gets_400_and_at_most_one_log_line_never_a_traceback_or_an_echo(host_stack, attack: bytes) -> None:
+    stack = host_stack("trust")
+    before = len(stack.lines)
+    answer = _one_exchange(stack.port, attack)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"secret" not in answer, answer  # nothing the client sent is echoed back
+    # the access log line (flushed within 1 s) says the exchange is over; then count what it left
+    wait_until(lambda: any('" 400 ' in line for line in stack.lines[before:]), 10, "the access log line")
+    assert request(stack.port, "/")[0] == 200  # and the stack still serves
+    logged = [line for line in stack.lines[before:] if '" 400 ' not in line and '"GET / HTTP' not in line]
+    assert len(logged) <= 1, "".join(logged)  # one line from the worker at most, not a traceback
+    assert "Traceback" not in "".join(logged) and "secret" not in "".join(logged), "".join(logged)

@@ -538,6 +538,54 @@ def test_host_mode_as_root_never_runs_nginx_workers_as_root(open_dir: Path, stac
     assert [uid_of(pid) for pid in workers if uid_of(pid) == 0] == []
 
 
+@needs_root
+def test_in_host_mode_as_root_only_nginx_reaches_gunicorns_socket(open_dir: Path, stacks: List[HostStack]) -> None:
+    # the socket is open to NGINX_USER's group: any other process of that user (a host's php-fpm) reached the app
+    # directly, past ALLOWED_HOSTS and the body limits
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), "ALLOWED_HOSTS": "example.com"})
+    stacks.append(stack)
+    wait_until(
+        lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None,
+        20,
+        "the stack",
+    )
+    user = worker_user()
+    script = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.settimeout(10)\n"
+        "s.connect(sys.argv[1])\n"
+        "s.sendall(b'GET / HTTP/1.0\\r\\nHost: evil.example\\r\\n\\r\\n')\n"
+        "answer = b''\n"
+        "for _ in range(100):\n"
+        "    data = s.recv(65536)\n"
+        "    if not data: break\n"
+        "    answer += data\n"
+        "sys.stdout.write(repr(answer))\n"
+    )
+    result = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={user.pw_uid}",
+            f"--regid={user.pw_gid}",
+            "--init-groups",
+            sys.executable,
+            "-c",
+            script,
+            str(runtime / "run" / "gunicorn.sock"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "hello from aiohttp" not in result.stdout, result.stdout  # the app never answered
+    assert result.stdout in ("b''", "") or "Connection reset" in result.stderr, (result.stdout, result.stderr)
+    # nginx itself still reaches it
+    assert request(stack.port, "/", headers={"Host": "example.com"})[0] == 200
+
+
 def test_nginx_user_root_is_refused_with_one_line(app_env: Dict[str, str], tmp_path: Path) -> None:
     result = cli(["check"], {**app_env, "RUNTIME_DIR": str(tmp_path / "rt"), "NGINX_USER": "root"})
     assert result.returncode == 2, result
@@ -597,6 +645,35 @@ def test_a_chunked_body_is_refused_once_it_passes_the_default_limit(host_stack, 
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 32 * 1024 * 1024, sent  # refused while the body was still coming
     assert not marker.exists()  # the app never saw it
+
+
+def _gzip_bomb(inflated: int) -> bytes:
+    import gzip
+
+    return gzip.compress(b"\0" * inflated, compresslevel=9)
+
+
+def test_a_compressed_body_is_refused_with_413_before_the_app(host_stack, tmp_path: Path) -> None:
+    # nginx counts the bytes on the wire: 65 KB of gzip inflated to 64 MiB in the app's request.content
+    marker = tmp_path / "reached"
+    stack = host_stack("trust", env={"UPLOAD_MARKER": str(marker)})
+    bomb = _gzip_bomb(64 * 1024 * 1024)
+    assert len(bomb) < 1024 * 1024  # under NGINX_MAX_UPLOAD's default
+    for encoding in ("gzip", "GZip", "deflate"):
+        status, body, _ = request(stack.port, "/upload", method="POST", body=bomb, headers={"Content-Encoding": encoding})
+        assert (status, body) == (413, b"413 Content Too Large: a compressed request body (Content-Encoding) is refused\n")
+    assert not marker.exists()  # the app never saw them
+    # an encoding aiohttp does not inflate reaches the app as sent, bounded by nginx
+    status, body, _ = request(stack.port, "/upload", method="POST", body=b"x" * 1000, headers={"Content-Encoding": "x-custom"})
+    assert (status, json.loads(body)) == (200, {"size": 1000})
+
+
+@pytest.mark.parametrize("mode, size", [("raw", None), ("inflate", 4 * 1024 * 1024)])
+def test_compressed_requests_opted_in(host_stack, mode: str, size: Optional[int]) -> None:
+    stack = host_stack("trust", env={"COMPRESSED_REQUESTS": mode})
+    bomb = _gzip_bomb(4 * 1024 * 1024)
+    status, body, _ = request(stack.port, "/upload", method="POST", body=bomb, headers={"Content-Encoding": "gzip"})
+    assert (status, json.loads(body)) == (200, {"size": size or len(bomb)})  # raw: exactly the bytes nginx counted
 
 
 # --- 7. ALLOWED_HOSTS

@@ -530,3 +530,114 @@ def test_a_worker_waiting_for_a_halt_that_never_comes_stops_the_arbiter(arbiter:
 
     result = subprocess.run([sys.executable, "-c", HALT_SCENARIO, arbiter], capture_output=True, text=True, timeout=30)
     assert result.stdout.strip() == expected, result.stderr
+
+
+# --- issue 20: compressed bodies, errors a client causes, who may use gunicorn's socket
+
+
+def test_aiohttp_private_app_runner_make_server_and_request_handler_slots() -> None:
+    from aiohttp.web_protocol import RequestHandler
+
+    assert inspect.iscoroutinefunction(web.AppRunner._make_server)
+    assert "_cls" in inspect.signature(web.Application._make_request).parameters
+    assert hasattr(RequestHandler, "__slots__") and "handle_error" in vars(RequestHandler)
+
+
+def _stack_served(raw: bytes, env: Optional[Dict[str, str]] = None) -> bytes:
+    """One raw exchange with an app behind the worker's own runner (StackRunner, the request hook)."""
+    import os
+
+    async def upload(request: web.Request) -> web.Response:
+        return web.Response(text=str(len(await request.read())))
+
+    async def url(request: web.Request) -> web.Response:
+        return web.Response(text=str(request.url))
+
+    async def main() -> bytes:
+        app = web.Application()
+        app.router.add_post("/upload", upload)
+        app.router.add_get("/url", url)
+        add_real_client(app, SECRET)
+        fake = type("W", (), {})()
+        fake.log = __import__("logging").getLogger("test")
+        fake.cfg = type("C", (), {"keepalive": 5, "accesslog": None, "access_log_format": "", "graceful_timeout": 8})()
+        fake.sockets = []
+        fake._get_valid_log_format = lambda f: f
+        runner = worker.aiohttp_runner(fake, app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            return answer
+        finally:
+            await runner.cleanup()
+
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        return asyncio.run(main())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _post_gzip(inflated: int) -> bytes:
+    import gzip
+
+    body = gzip.compress(b"\0" * inflated)
+    return (
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+
+
+def test_a_compressed_body_is_answered_413_by_default() -> None:
+    answer = _stack_served(_post_gzip(100000))
+    assert answer.startswith(b"HTTP/1.1 413") and answer.endswith(worker.COMPRESSED_REFUSED.encode()), answer
+
+
+def test_compressed_requests_raw_passes_the_bytes_as_sent_and_inflate_inflates() -> None:
+    raw = _post_gzip(100000)
+    assert _stack_served(raw, {"COMPRESSED_REQUESTS": "raw"}).endswith(b"\r\n\r\n" + str(len(raw.partition(b"\r\n\r\n")[2])).encode())
+    assert _stack_served(raw, {"COMPRESSED_REQUESTS": "inflate"}).endswith(b"\r\n\r\n100000")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /url HTTP/1.1\r\nHost: x\r\nX-Marker: a\x01secret\r\n\r\n",
+        b"GET /url HTTP/1.1\r\nHost: exa\xffmple.com\r\nConnection: close\r\n\r\n",
+    ],
+    ids=["control-character", "host-not-utf-8"],
+)
+def test_a_request_a_client_malformed_gets_a_one_line_400(raw: bytes, caplog: Any) -> None:
+    answer = _stack_served(raw)
+    assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.0 400")) and answer.endswith(b"\r\n\r\n400 Bad Request\n"), answer
+    records = [r for r in caplog.records if r.name == "test"]
+    assert [r.getMessage().startswith("400 Bad Request: ") and r.exc_info is None for r in records] == [True]
+
+
+def test_nginx_peers_allows_its_own_user_and_refuses_an_unknown_process(tmp_path: Any) -> None:
+    import os
+
+    left, right = socket.socketpair(socket.AF_UNIX)
+    with left, right:
+        assert worker.NginxPeers(tmp_path / "nginx.pid").allowed(left)[0]  # this process: our own uid
+    assert worker.parent_pid(os.getpid()) == os.getppid()
+    assert worker.parent_pid(0) == 0 and worker.read_pid(tmp_path / "missing") == 0
+    assert worker.NginxPeers(tmp_path / "nginx.pid").allowed(object()) == (False, -1, -1)
+
+
+def test_a_socket_shared_with_another_group_is_detected(tmp_path: Any) -> None:
+    import os
+
+    path = tmp_path / "sock"
+    path.write_text("")
+    path.chmod(0o600)
+    assert not worker.shared_socket(str(path)) and not worker.shared_socket(str(tmp_path / "missing"))
+    path.chmod(0o660)
+    assert worker.shared_socket(str(path)) == (os.stat(path).st_gid != os.getegid())

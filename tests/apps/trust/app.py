@@ -29,6 +29,10 @@ async def upload(request: web.Request) -> web.Response:
     return web.json_response({"size": size})
 
 
+async def url(request: web.Request) -> web.Response:
+    return web.Response(text=str(request.url))
+
+
 async def hello(request: web.Request) -> web.Response:
     return web.Response(text="hello from aiohttp")
 
@@ -38,3 +42,4 @@ app.router.add_get("/", hello)
 app.router.add_route("*", "/client", client)
 app.router.add_route("*", "/custom/client", client)
 app.router.add_post("/upload", upload)
+app.router.add_get("/url", url)
