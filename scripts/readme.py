@@ -120,7 +120,9 @@ def render(text: str, site: bool = False) -> str:
             body = make()
             if site:
                 body = site_links(body)
-            text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+            found = pattern.search(text)
+            assert found is not None
+            text = text[: found.start()] + found.group(1) + body + "\n" + found.group(2) + text[found.end() :]
     return text
 
 
