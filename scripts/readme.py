@@ -50,6 +50,8 @@ def site_links(text: str) -> str:
         bang, label, target = found.groups()
         if target in SITE_LINKS:
             return f"{bang}[{label}]({SITE_LINKS[target]})"
+        if target.startswith("docs/"):
+            return f"{bang}[{label}]({target[len('docs/') :]})"
         if re.match(r"[a-z]+:", target) or (target.startswith("#") and not bang):
             return found.group(0)
         return label

@@ -26,10 +26,11 @@ def test_the_common_variables_exist_and_the_site_lists_every_one() -> None:
 def test_links_read_right_on_the_site() -> None:
     text = (
         "[Your app](#your-app), [a file](examples/compose), ![chart](benchmarks/results/latest.png), "
-        "[ok](https://x.example/a), [here](#a-section)"
+        "[ok](https://x.example/a), [here](#a-section), [page](docs/migration.md)"
     )
     assert readme.site_links(text) == (
-        "[Your app](app.md#your-app), a file, ![chart](img/benchmarks.png), [ok](https://x.example/a), [here](#a-section)"
+        "[Your app](app.md#your-app), a file, ![chart](img/benchmarks.png), [ok](https://x.example/a), [here](#a-section), "
+        "[page](migration.md)"
     )
 
 
