@@ -34,19 +34,45 @@ ERROR_PREFIX = "/__aiohttp_nginx__/error/"
 # nginx's own error answers, by the status nginx gives them: (the status sent, its reason).
 # 494 is nginx's internal code for an oversized request header: sent as 431.
 ERROR_ANSWERS = {
+    301: (301, "Moved Permanently"),  # a directory without its / (STATIC_PATH): the Location stays
     400: (400, "Bad Request"),
     403: (403, "Forbidden"),
     404: (404, "Not Found"),
     405: (405, "Method Not Allowed"),
+    412: (412, "Precondition Failed"),
     413: (413, "Content Too Large"),
     414: (414, "URI Too Long"),
+    416: (416, "Range Not Satisfiable"),
     421: (421, "Misdirected Request"),
     494: (431, "Request Header Fields Too Large"),
     500: (500, "Internal Server Error"),
+    501: (501, "Not Implemented"),
     502: (502, "Bad Gateway"),
     503: (503, "Service Unavailable"),
     504: (504, "Gateway Timeout"),
+    505: (505, "HTTP Version Not Supported"),
 }
+# nginx's answers to overload (NGINX_MAX_CONCURRENT, NGINX_CLIENT_CONNECTIONS) and to a client over NGINX_CLIENT_RATE:
+# error-page name -> (status, the one line it says)
+LIMIT_ANSWERS = {"overloaded": (503, "overloaded: retry later"), "too_many": (429, "too many requests from this client: retry later")}
+ERROR_FORMATS = ("text", "json")
+# Syntactically valid IP addresses, as PCRE (nginx) and Python's re both read them: only such an address from a
+# trusted X-Forwarded-For becomes the client (a unit test checks them against the ipaddress module).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_H = r"[0-9A-Fa-f]{1,4}"
+IPV6 = (
+    rf"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}"
+    rf"|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}"
+    rf"|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:)"
+    rf"|(?:{_H}:){{6}}{IPV4}|(?:{_H}:){{1,5}}:{IPV4}|(?:{_H}:){{1,4}}(?::{_H}){{1,1}}:{IPV4}"
+    rf"|(?:{_H}:){{1,3}}(?::{_H}){{1,2}}:{IPV4}|(?:{_H}:){{1,2}}(?::{_H}){{1,3}}:{IPV4}|{_H}:(?::{_H}){{1,4}}:{IPV4}"
+    rf"|::(?:{_H}:){{0,5}}{IPV4})"
+)
+# A host name as a client may write it in a trusted X-Forwarded-Host: letters, digits and '-' in dot-separated labels
+# (a trailing dot allowed), or a bracketed IPv6 address; no '_', no empty label
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[{IPV6}\])"
 # A search that finds a byte sequence which is not UTF-8 (what Python's strict decoder rejects: stray or
 # missing continuation bytes, overlong forms, surrogates, beyond U+10FFFF). nginx's escape=json passes
 # bytes >= 0x80 as they are, so the JSON access log replaces a value this finds. PCRE and Python's re
@@ -133,6 +159,12 @@ def _nginx_error_level(level: str) -> str:
     return {"debug": "info", "info": "warn", "warning": "warn", "error": "error", "critical": "crit"}[level]
 
 
+def error_page_regex() -> str:
+    """The URIs of nginx's own error answers (internal locations): exempt from ALLOWED_HOSTS's 421."""
+    names = sorted({str(status) for status, _ in ERROR_ANSWERS.values()} | set(LIMIT_ANSWERS))
+    return "^" + re.escape(ERROR_PREFIX) + "(?:" + "|".join(names) + r")\.(?:" + "|".join(ERROR_FORMATS) + ")$"
+
+
 def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str:
     return _template(
         "nginx.conf.j2",
@@ -147,7 +179,9 @@ def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str
         error_prefix=ERROR_PREFIX,
         invalid_utf8=INVALID_UTF8,
         upstream=trust.UPSTREAM,
-        probe_uri_regex="^" + re.escape(s.probe_prefix.rstrip("/")) + r"(/|\?|$)",
+        limit_answers=LIMIT_ANSWERS,
+        probe_regex="^(?:" + "|".join(re.escape(path) for path in (s.live_path, s.ready_path)) + ")$",
+        error_page_regex=error_page_regex(),
         listen_options=f" backlog={s.backlog}" + (" reuseport" if s.nginx_worker_processes > 1 else ""),
     )
 
@@ -155,7 +189,9 @@ def nginx_conf(s: Settings, host: Host, output_pid: Optional[int] = None) -> str
 def proxy_maps_conf(s: Settings, secret: str) -> str:
     """RUNTIME_DIR/proxy-maps.conf: who the client is (FORWARDED_ALLOW_IPS, PROXY_PROTOCOL), at http level,
     and this start's proof (see trust.py) for requests to the app's upstream alone."""
-    return _template("proxy-maps.conf.j2", s=s, secret=secret, upstream=trust.UPSTREAM)
+    return _template(
+        "proxy-maps.conf.j2", s=s, secret=secret, upstream=trust.UPSTREAM, ip_address=f"{IPV4}|{IPV6}", host_name=HOST_NAME
+    )
 
 
 def proxy_headers_conf() -> str:

@@ -175,7 +175,7 @@ class Settings:
         "NGINX_CLIENT_CONNECTIONS",
         "0",
         Int(0, 65535),
-        "Requests and websockets one client address may have in flight at once (nginx `limit_conn`); "
+        "Requests and websockets one client address (as nginx concluded it: FORWARDED_ALLOW_IPS, PROXY_PROTOCOL) may have in flight at once (nginx `limit_conn`); "
         "beyond, 503 with `Retry-After` (nginx has one status for its connection limits). 0: no limit.",
         "nginx",
     )
@@ -183,7 +183,7 @@ class Settings:
         "NGINX_CLIENT_RATE",
         "0",
         Int(0, 1000000),
-        "Requests per second one client address may make (nginx `limit_req`, burst NGINX_CLIENT_BURST, no delay); "
+        "Requests per second one client address (as nginx concluded it) may make (nginx `limit_req`, burst NGINX_CLIENT_BURST, no delay); "
         "beyond, 429 with `Retry-After`. 0: no limit.",
         "nginx",
     )
@@ -228,7 +228,7 @@ class Settings:
         "ALLOWED_HOSTS",
         None,
         HostList(),
-        "Host names requests may carry in their `Host` header (comma-separated; `*.example.com` for its subdomains). Any other Host, or none, gets 421 from nginx before the app. Unset: any Host.",
+        "Host names requests may carry in their `Host` header (comma-separated; `*.example.com` for its subdomains), and in a trusted peer's `X-Forwarded-Host` (FORWARDED_ALLOW_IPS): the host the app sees. Any other, or none, gets 421 from nginx before the app. Unset: any Host.",
         "nginx",
     )
     # the edge: what the load balancer in front may tell us, and how we answer it
@@ -236,7 +236,7 @@ class Settings:
         "FORWARDED_ALLOW_IPS",
         None,
         AddressList(),
-        "Peers (load balancers, ingress, CDN) whose X-Forwarded-For/-Proto/-Host and X-Request-ID are believed: the app then sees "
+        "Peers (load balancers, ingress, CDN) whose X-Forwarded-For/-Proto/-Host and X-Request-ID (with PROXY_PROTOCOL=1: PROXY header) are believed: the app then sees "
         "the client they report (first untrusted address from the right of X-Forwarded-For), its scheme and host. Unset: nobody's. "
         "Same name and syntax as gunicorn's and uvicorn's.",
         "nginx",
@@ -246,7 +246,8 @@ class Settings:
         "PROXY_PROTOCOL",
         "0",
         Bool(),
-        "Every connection starts with a PROXY protocol header (AWS NLB, HAProxy): the client address comes from it. "
+        "Every connection starts with a PROXY protocol header (AWS NLB, HAProxy): the client address comes from it when the peer "
+        "is in FORWARDED_ALLOW_IPS (required: the balancer's addresses; `*` for one that preserves client addresses). "
         "Plain HTTP clients, including HTTP probes, are then refused; `aiohttp-nginx healthcheck` speaks it.",
         "nginx",
     )
@@ -398,7 +399,7 @@ class Settings:
         "PROBE_PREFIX",
         "/_aiohttp-nginx",
         UrlPath(),
-        "URL prefix of the probes nginx answers on LISTEN_PORT, whatever the Host: `PREFIX/livez` (nginx runs) and `PREFIX/readyz` (a gunicorn worker answers and the stack is not draining). Not logged, never passed to the app.",
+        "URL prefix of the probes nginx answers on LISTEN_PORT, whatever the Host: `PREFIX/livez` (nginx runs) and `PREFIX/readyz` (a gunicorn worker answers and the stack is not draining). Only those exact paths answer and go unlogged; the rest of the prefix is never passed to the app.",
         "runtime",
     )
     healthcheck_path: str = variable(
@@ -526,6 +527,18 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
             entry = pwd.getpwnam(parsed["NGINX_USER"])
         except KeyError:
             raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an existing user") from None
+    if "%" in parsed["PROBE_PREFIX"] or any(part in ("", ".", "..") for part in parsed["PROBE_PREFIX"].split("/")[1:]):
+        # the probes answer only the exact path a client sends: one nginx would not have to normalise
+        raise SettingsError("PROBE_PREFIX", raw["PROBE_PREFIX"] or "", "a plain path: no '%', '//', '.' or '..' segments (e.g. /_aiohttp-nginx)")
+
+    if parsed["PROXY_PROTOCOL"] and not parsed["FORWARDED_ALLOW_IPS"]:
+        raise SettingsError(
+            "FORWARDED_ALLOW_IPS",
+            raw["FORWARDED_ALLOW_IPS"] or "",
+            "PROXY_PROTOCOL=1 believes a PROXY header only from these peers: set the balancer's addresses (e.g. 10.0.0.0/8), "
+            "or * for a balancer that preserves client addresses (AWS NLB with client IP preservation), whose risk is that "
+            "anyone who can reach LISTEN_PORT directly then chooses the client address",
+        )
         if entry.pw_uid == 0:
             raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an unprivileged user: nginx's workers never run as root")
 
@@ -584,6 +597,17 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
         }
     )
 
+
+    # nginx's workers need files for their listeners, logs, event loop and each other before any connection: fewer,
+    # and every worker dies at start ("epoll_create() failed (24: Too many open files)") while `nginx -t` passes
+    open_files_floor = nginx_workers + capacity.NGINX_RESERVED_FILES
+    if parsed["NGINX_WORKER_OPEN_FILES"] is not None and parsed["NGINX_WORKER_OPEN_FILES"] < open_files_floor:
+        raise SettingsError(
+            "NGINX_WORKER_OPEN_FILES",
+            raw["NGINX_WORKER_OPEN_FILES"] or "",
+            f"at least {open_files_floor} (NGINX_WORKER_PROCESSES + {capacity.NGINX_RESERVED_FILES}: what each nginx worker "
+            "opens before its first connection)",
+        )
 
 @dataclass(frozen=True)
 class Location:

@@ -65,11 +65,13 @@ def test_forwarded_allow_ips_become_realip_sources_and_trusted_peers(app_dir: Pa
 
 @needs_nginx
 def test_proxy_protocol_listens_for_it_and_takes_the_client_from_it(app_dir: Path, conf_dir: Path) -> None:
-    s = make(app_dir, conf_dir, PROXY_PROTOCOL="1", FORWARDED_ALLOW_IPS="*")
+    s = make(app_dir, conf_dir, PROXY_PROTOCOL="1", FORWARDED_ALLOW_IPS="10.0.0.0/8")
     conf = render.nginx_conf(s, HOST)
     assert all("proxy_protocol" in listen for listen in directives(conf, "listen")), directives(conf, "listen")
     assert directives(conf, "real_ip_header") == ["proxy_protocol"]
-    assert "geo $proxy_protocol_addr $edge_trusted" in render.proxy_maps_conf(s, "proof")
+    # the PROXY header is believed from the trusted balancer alone (issue 20), and trust follows realip's conclusion
+    assert directives(conf, "set_real_ip_from") == ["10.0.0.0/8"]
+    assert "geo $remote_addr $edge_trusted" in render.proxy_maps_conf(s, "proof")
     assert_nginx_accepts(s)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import configparser
 import re
 import shlex
+import socket
 import stat
+import subprocess
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List
@@ -20,7 +23,8 @@ from supervisor.options import ServerOptions
 
 from aiohttp_nginx_base import render, runtime, stack, trust
 from aiohttp_nginx_base.host import gather
-from aiohttp_nginx_base.settings import BY_NAME, Settings, SettingsError, load
+from aiohttp_nginx_base.settings import BY_NAME, VARIABLES, Settings, SettingsError, load
+from tests.support import free_port
 
 HOST = gather()
 needs_nginx = pytest.mark.skipif(HOST.nginx_bin is None, reason="nginx is not installed")
@@ -41,6 +45,38 @@ def make(app_dir: Path, conf_dir: Path, **env: str) -> Settings:
 def assert_nginx_accepts(s: Settings) -> None:
     result = stack.nginx_test(s, HOST)
     assert result.returncode == 0, result.stdout
+
+
+def nginx_answers_at_start(s: Settings) -> str:
+    """Start nginx itself on the rendered configs (scratch runtime dir, a free port) and ask its liveness probe,
+    which nginx answers without the app: '' once it says "alive", else what nginx said (issue 20: `nginx -t`
+    passes values nginx refuses or dies of at start). Bounded: 15 s."""
+    assert HOST.nginx_bin is not None
+    with tempfile.TemporaryDirectory(prefix="aiohttp-nginx-start-") as scratch:
+        Path(scratch).chmod(0o755)  # root's nginx workers run as www-data
+        trial = replace(s, runtime_dir=Path(scratch) / "rt", listen_port=free_port())
+        runtime.prepare(trial, HOST)
+        runtime.render_into(trial, HOST)
+        argv = [HOST.nginx_bin, "-p", f"{trial.runtime_dir}/nginx", "-e", "stderr", "-c", str(render.nginx_conf_path(trial))]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        head = b"PROXY TCP4 127.0.0.1 127.0.0.1 40000 80\r\n" if s.proxy_protocol else b""
+        request = head + f"GET {s.live_path} HTTP/1.0\r\n\r\n".encode()
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", trial.listen_port), timeout=2) as conn:
+                        conn.sendall(request)
+                        if conn.recv(4096).endswith(b"\r\n\r\nalive\n"):
+                            return ""
+                except OSError:
+                    pass
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            output = proc.communicate(timeout=15)[0]
+        return output or f"nginx exited with {proc.returncode}"
 
 
 def upstream_block(conf: str) -> str:
@@ -132,7 +168,8 @@ def test_every_request_is_proxied_to_the_app_upstream(app_dir: Path, conf_dir: P
     s = make(app_dir, conf_dir)
     conf = render.nginx_conf(s, HOST)
     assert f"{s.runtime_dir}/proxy-headers.conf" in directives(conf, "include")
-    assert set(directives(conf, "proxy_pass")) == {"http://app"}
+    # the readiness probe sends the worker its fixed URI, never the client's (issue 20)
+    assert set(directives(conf, "proxy_pass")) == {"http://app", f"http://app{s.ready_path}"}
     headers = render.proxy_headers_conf()
     assert "proxy_set_header X-Real-IP $edge_client_addr" in headers
     assert "proxy_set_header X-Forwarded-Proto $edge_scheme" in headers
@@ -548,6 +585,59 @@ def test_any_values_of_every_variable_give_one_line_or_configs_nginx_and_supervi
         result = stack.nginx_test(s, HOST)
         assert result.returncode == 0, (env, result.stdout)
         assert set(programs(supervisord_sees(s))) == {"gunicorn", "nginx"}
+        # and nginx starts on them and answers (within this machine's means: not thousands of workers)
+        if startable(s):
+            assert nginx_answers_at_start(s) == "", env
+
+
+def startable(s: Settings) -> bool:
+    """Whether a test may start nginx on these settings, within this machine's means (not a thousand workers)."""
+    return s.nginx_worker_processes <= 16 and s.nginx_worker_processes * s.nginx_worker_connections <= 8 * 65536
+
+
+def _bounds() -> List[Any]:
+    """Every integer variable at its lowest and highest allowed value, with what makes nginx use it."""
+    from aiohttp_nginx_base.parsers import Int, IntOrAuto
+
+    enabling = {"NGINX_CLIENT_BURST": {"NGINX_CLIENT_RATE": "1"}}
+    cases = []
+    for var in VARIABLES:
+        if isinstance(var.parse, (Int, IntOrAuto)):
+            for value in (var.parse.low, var.parse.high or var.parse.low):
+                cases.append(pytest.param(var.name, str(value), enabling.get(var.name, {}), id=f"{var.name}={value}"))
+    return cases
+
+
+@needs_nginx
+@pytest.mark.parametrize("name, value, extra", _bounds())
+def test_every_bound_of_every_integer_variable_gives_one_line_or_an_nginx_that_starts(
+    app_dir: Path, conf_dir: Path, name: str, value: str, extra: Dict[str, str]
+) -> None:
+    # issue 20: NGINX_CLIENT_BURST=0 passed `check` and nginx refused it at start
+    try:
+        s = make(app_dir, conf_dir, **{name: value, **extra})
+    except SettingsError as exc:
+        assert exc.name in ("STOP_TIMEOUT", name) and "\n" not in str(exc), exc
+        return
+    assert_nginx_accepts(s)
+    if startable(s):
+        assert nginx_answers_at_start(s) == ""
+
+
+@needs_nginx
+def test_the_fewest_open_files_check_allows_still_start_nginx(app_dir: Path, conf_dir: Path) -> None:
+    s = make(app_dir, conf_dir, NGINX_WORKER_PROCESSES="16", NGINX_WORKER_OPEN_FILES="80")
+    assert nginx_answers_at_start(s) == ""
+    with pytest.raises(SettingsError) as caught:
+        make(app_dir, conf_dir, NGINX_WORKER_PROCESSES="16", NGINX_WORKER_OPEN_FILES="79")
+    assert caught.value.name == "NGINX_WORKER_OPEN_FILES" and "at least 80" in str(caught.value)
+
+
+@needs_nginx
+def test_a_client_burst_of_zero_is_a_limit_without_burst(app_dir: Path, conf_dir: Path) -> None:
+    s = make(app_dir, conf_dir, NGINX_CLIENT_RATE="5", NGINX_CLIENT_BURST="0")
+    assert directives(render.nginx_conf(s, HOST), "limit_req") == ["zone=per_client_rate nodelay"] * 2
+    assert nginx_answers_at_start(s) == ""
 
 
 def test_gunicorn_starts_without_forwarded_allow_ips_and_the_app_gets_it_back(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
@@ -558,3 +648,21 @@ def test_gunicorn_starts_without_forwarded_allow_ips_and_the_app_gets_it_back(ap
     assert parser["program:gunicorn"]["environment"].endswith(',FORWARDED_ALLOW_IPS=""')
     assert render.gunicorn_settings(s, HOST)["app_forwarded_allow_ips"] == "10.0.0.0/8"
     assert render.gunicorn_settings(make(app_dir, conf_dir, RUNTIME_DIR=str(tmp_path / "rt")), HOST)["app_forwarded_allow_ips"] is None
+
+
+# --- issue 20: only a syntactically valid address from a trusted X-Forwarded-For becomes the client
+
+
+@hsettings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.one_of(st.ip_addresses().map(str), st.ip_addresses(v=6).map(lambda a: a.exploded)))
+def test_the_address_pattern_takes_every_ip_address(address: str) -> None:
+    assert re.fullmatch(f"{render.IPV4}|{render.IPV6}", address), address
+
+
+@hsettings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.text("0123456789abcdefABCDEF.:", max_size=45) | st.sampled_from(["...", "cafe", "1.2.3.4:80", "::::", "1::2::3", "01.2.3.4"]))
+def test_the_address_pattern_takes_nothing_else(text: str) -> None:
+    import ipaddress
+
+    if re.fullmatch(f"{render.IPV4}|{render.IPV6}", text):
+        ipaddress.ip_address(text)  # raises for anything that is not an address

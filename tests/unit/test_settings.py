@@ -236,6 +236,27 @@ def test_an_app_dir_without_any_app_is_reported_as_app_module(tmp_path: Path) ->
     assert str(tmp_path) in str(caught.value)
 
 
+@pytest.mark.parametrize("allowed", [None, "", " "])
+def test_proxy_protocol_without_trusted_balancers_is_refused_in_one_line_explaining_star(app_dir: Path, allowed: Optional[str]) -> None:
+    # issue 20: a PROXY header believed from everyone lets any TCP peer choose the client
+    env = env_for(app_dir, PROXY_PROTOCOL="1", **({} if allowed is None else {"FORWARDED_ALLOW_IPS": allowed}))
+    with pytest.raises(SettingsError) as caught:
+        load(env, cpu_count=two_cpus)
+    message = str(caught.value)
+    assert caught.value.name == "FORWARDED_ALLOW_IPS" and "\n" not in message
+    assert "PROXY_PROTOCOL=1" in message and "* for a balancer that preserves client addresses" in message
+    assert "anyone who can reach LISTEN_PORT directly then chooses the client address" in message
+    assert load(env_for(app_dir, PROXY_PROTOCOL="1", FORWARDED_ALLOW_IPS="*"), cpu_count=two_cpus).proxy_protocol
+
+
+@pytest.mark.parametrize("prefix", ["/a//b", "/%5fprobes", "/a/../b", "/./probes", "/probes/."])
+def test_a_probe_prefix_nginx_would_normalise_is_refused(app_dir: Path, prefix: str) -> None:
+    # the probes answer only the exact path a client sends (issue 20): it must be one nginx leaves as it is
+    with pytest.raises(SettingsError) as caught:
+        load(env_for(app_dir, PROBE_PREFIX=prefix), cpu_count=two_cpus)
+    assert caught.value.name == "PROBE_PREFIX"
+
+
 def test_a_missing_app_dir_is_reported_as_app_dir(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load({"APP_DIR": str(tmp_path / "nowhere")}, cpu_count=two_cpus)
@@ -406,6 +427,7 @@ EXISTENCE: Dict[str, Callable[[str], bool]] = {
     "MODULE_NAME": lambda v: importlib.util.find_spec(v.split(".")[0]) is not None,  # e.g. stdlib `abc`
     "APP_MODULE": lambda v: importlib.util.find_spec(v.split(":")[0].split(".")[0]) is not None,
     "NGINX_USER": _user_exists,
+    "APP_USER": lambda v: _user_exists(v) or v == pwd.getpwuid(0).pw_name,  # root opts back in
     "STATIC_URL": lambda v: v.strip().rstrip("/") != "",
     "ACCESS_LOG": lambda v: not Path(v).is_dir(),  # "-" and "off" are no directories here
     "ERROR_LOG": lambda v: not Path(v).is_dir(),
@@ -530,6 +552,9 @@ def valid_environments(draw: st.DrawFn) -> Dict[str, object]:
     for name, strategy in optional.items():
         if draw(st.booleans()):
             env[name] = draw(strategy)
+    # PROXY_PROTOCOL=1 needs the balancer's addresses (issue 20)
+    if env.get("PROXY_PROTOCOL", "0").lower() in ("1", "true", "yes", "on") and not env.get("FORWARDED_ALLOW_IPS"):
+        env["FORWARDED_ALLOW_IPS"] = draw(st.sampled_from(["*", "10.0.0.0/8"]))
     # the orchestrator's stop timeout always leaves room for the graceful stop
     env["STOP_TIMEOUT"] = str(int(env.get("GRACEFUL_TIMEOUT", "8")) + 2 + draw(st.integers(0, 100)))
     static_name, conf_name = draw(segment), draw(segment)
