@@ -213,8 +213,9 @@ def proxied(port: int, source: str, headers: Dict[str, str]) -> Tuple[int, Dict[
 
 @pytest.fixture(scope="module")
 def proxy_protocol(edge: Edge) -> Tuple[str, int]:
-    # 192.0.2.0/24 (TEST-NET-1) plays a trusted CDN in front of the PROXY-speaking balancer
-    container, port = edge.app_container({"PROXY_PROTOCOL": "1", "FORWARDED_ALLOW_IPS": "192.0.2.0/24"}, ready=False)
+    # the balancer is the docker gateway this test connects through (its PROXY header is believed only because
+    # it is trusted, issue 20); 192.0.2.0/24 (TEST-NET-1) plays a trusted CDN in front of it
+    container, port = edge.app_container({"PROXY_PROTOCOL": "1", "FORWARDED_ALLOW_IPS": f"192.0.2.0/24,{edge.gateway}"}, ready=False)
     wait_until(lambda: exit_code(container) is not None or proxied(port, "198.51.100.7", {})[0] == 200, 60, "PROXY answers")
     return container, port
 
@@ -233,6 +234,25 @@ def test_proxy_protocol_trusts_forwarded_headers_only_behind_a_trusted_proxy_add
     seen = json.loads(body)
     print(f"\nPROXY from 192.0.2.10 (trusted) with {SPOOFED}\n  the app saw {seen}")
     assert (status, seen["remote"], seen["scheme"], seen["host"]) == (200, "203.0.113.9", "https", "spoofed.example"), seen
+
+
+def test_a_proxy_header_from_a_peer_not_in_forwarded_allow_ips_is_not_believed(edge: Edge) -> None:
+    # issue 20: any TCP peer chose the client; the gateway is not the trusted balancer here
+    container, port = edge.app_container({"PROXY_PROTOCOL": "1", "FORWARDED_ALLOW_IPS": "192.0.2.0/24"}, ready=False)
+    wait_until(lambda: exit_code(container) is not None or proxied(port, "192.0.2.10", {})[0] == 200, 60, "PROXY answers")
+    status, _, body = proxied(port, "192.0.2.10", SPOOFED)
+    seen = json.loads(body)
+    assert (status, seen["remote"], seen["scheme"], seen["host"]) == (200, edge.gateway, "http", "app.example"), seen
+
+
+def test_proxy_protocol_without_forwarded_allow_ips_is_refused_in_one_line(edge: Edge) -> None:
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--label", f"{LABEL}={SESSION}", "-e", "PROXY_PROTOCOL=1", edge.app],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FORWARDED_ALLOW_IPS=" in lines[0] and "preserves client addresses" in lines[0], result.stderr
 
 
 def test_proxy_protocol_refuses_a_request_without_the_header(proxy_protocol: Tuple[str, int]) -> None:
