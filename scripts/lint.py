@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def tool(name: str) -> str:
-    """Prefer the tool installed beside this Python (the test extra), then PATH."""
+    """Prefer the tool installed beside this Python (the lint extra), then PATH."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else name
 

@@ -103,7 +103,7 @@ def uv() -> str:
     beside = Path(sys.executable).parent / "uv"
     found = str(beside) if beside.exists() else shutil.which("uv")
     if not found:
-        raise SystemExit("lock.py: uv is not installed (pip install uv; it is in the test extra)")
+        raise SystemExit("lock.py: uv is not installed (pip install uv; it is in the lint extra)")
     return found
 
 
