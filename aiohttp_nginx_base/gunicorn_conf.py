@@ -10,11 +10,13 @@ gunicorn itself, wins over both.
 import json as _json
 import os as _os
 import runpy as _runpy
+import signal as _signal
 
 with open(_os.environ["AIOHTTP_NGINX_GUNICORN_SETTINGS"], encoding="utf-8") as _file:
     _settings = _json.load(_file)
 
 _user_conf = _settings.pop("user_conf")
+_app_load_failure = _settings.pop("app_load_failure")
 # gunicorn has read (and validated) FORWARDED_ALLOW_IPS by now, started without it: the app sees the user's value
 _app_forwarded = _settings.pop("app_forwarded_allow_ips")
 if _app_forwarded is None:
@@ -24,3 +26,15 @@ else:
 globals().update(_settings)
 if _user_conf:
     globals().update({k: v for k, v in _runpy.run_path(_user_conf).items() if not k.startswith("__") and k != "bind"})
+
+# APP_USER: a worker that failed to load the app leaves its reason and exits, since it may not signal the arbiter
+# (root) the way a root worker does (worker.py): the arbiter, reaping it, stops itself (SIGTERM, handled in its
+# main loop, before it would replace the worker). A user's own child_exit still runs.
+_users_child_exit = globals().get("child_exit")
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201 - gunicorn's hook
+    if _os.path.lexists(_app_load_failure):
+        _os.kill(_os.getpid(), _signal.SIGTERM)
+    if _users_child_exit is not None:
+        _users_child_exit(server, worker)

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 
 import jinja2
 
-from . import trust
+from . import runfiles, trust
 from .host import NGINX_USERS, TEMPLATES, Host
 from .settings import Settings, SettingsError
 
@@ -224,6 +224,8 @@ def gunicorn_settings(s: Settings, host: Host) -> Dict[str, Any]:
         "worker_tmp_dir": "/dev/shm" if host.shm_writable else str(s.runtime_dir / "run"),
         "control_socket_disable": True,
         "user_conf": str(s.gunicorn_conf) if s.gunicorn_conf else None,
+        # a worker that switched to APP_USER cannot signal the arbiter: the arbiter stops itself when this appears
+        "app_load_failure": str(s.runtime_dir / runfiles.REPORTS / runfiles.LOAD_FAILURE),
         # supervisord hides FORWARDED_ALLOW_IPS from gunicorn (see supervisord.conf.j2); the app gets it back
         "app_forwarded_allow_ips": ",".join(s.forwarded_allow_ips) or None,
     }

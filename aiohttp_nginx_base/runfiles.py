@@ -11,6 +11,8 @@ import os
 import stat
 from pathlib import Path
 
+# RUNTIME_DIR/REPORTS: the directory these files go in, owned by the workers' user (APP_USER when the stack is root)
+REPORTS = "reports"
 # the one-line reason the app failed to load, written by the first worker that failed
 LOAD_FAILURE = "app-load-failure"
 # present once a worker has said that the app calls web.run_app()
@@ -41,7 +43,9 @@ def read(run_dir: Path, name: str, limit: int = 4096) -> str:
     except OSError:
         return ""
     with os.fdopen(fd, "rb") as marker:
-        if not stat.S_ISREG(os.fstat(marker.fileno()).st_mode):
+        info = os.fstat(marker.fileno())
+        # a hard link (the workers' user may own the directory) would be another file's text
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
             return ""
         return marker.read(limit).decode("utf-8", "replace").strip()
 

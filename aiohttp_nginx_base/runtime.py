@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Dict, Optional
 
-from . import private, render, trust
+from . import private, render, runfiles, trust
 from .host import Host
 from .settings import Settings, SettingsError
 
@@ -32,6 +32,14 @@ def prepare(s: Settings, host: Host) -> None:
     for sub in NGINX_TEMP:
         # an earlier start may have left them owned by the nginx user
         private.ensure_private_dir(s.runtime_dir / "nginx" / sub, "RUNTIME_DIR", 0o700, owners=[entry.pw_uid] if entry else [])
+    # where the workers report to the stack (runfiles.py): theirs, so that APP_USER's can write it
+    workers = workers_user(s, host)
+    reports = s.runtime_dir / runfiles.REPORTS
+    if host.is_root and reports.is_dir() and not reports.is_symlink():
+        os.lchown(reports, host.uid, -1)  # an earlier start's, maybe another APP_USER's: ours again first
+    private.ensure_private_dir(reports, "RUNTIME_DIR", 0o700)
+    if workers:
+        os.lchown(reports, workers.pw_uid, workers.pw_gid)
     if entry:
         run_dir = s.runtime_dir / "run"
         # its group only into the socket's directory; setgid: gunicorn's socket inherits the group
@@ -40,6 +48,15 @@ def prepare(s: Settings, host: Host) -> None:
         for sub in NGINX_TEMP:
             # its workers buffer bodies there (lchown: never through a link)
             os.lchown(s.runtime_dir / "nginx" / sub, entry.pw_uid, entry.pw_gid)
+
+
+def workers_user(s: Settings, host: Host) -> Optional[pwd.struct_passwd]:
+    """APP_USER, when the stack runs as root and it names another user: the user gunicorn's workers (and so
+    the app) switch to (worker.drop_to_app_user). None: they stay the stack's user."""
+    if not host.is_root or not s.app_user:
+        return None
+    entry = pwd.getpwnam(s.app_user)  # settings.load checked that it exists
+    return entry if entry.pw_uid != 0 else None
 
 
 def check_workers_reach(s: Settings, host: Host) -> None:

@@ -80,6 +80,10 @@ def derived(why: str) -> Any:
 DEFAULT_WORKER = "aiohttp_nginx_base.worker.Worker"
 
 
+class AppUser(UserName):
+    allowed = "the name of an existing user (root: the app runs as root)"
+
+
 @dataclass(frozen=True)
 class Settings:
     # where the app is
@@ -307,6 +311,15 @@ class Settings:
         "Listen backlog of gunicorn's unix socket and nginx's port. Default: net.core.somaxconn (what the kernel grants).",
         "gunicorn",
     )
+    app_user: Optional[str] = variable(
+        "APP_USER",
+        None,
+        AppUser(),
+        "User gunicorn's workers, and so the app, run as when the stack runs as root (gunicorn's arbiter keeps root; "
+        "prestart.sh still runs as root, before). The images set `aiohttp` (uid 10000): give it what the app writes "
+        "(`chown aiohttp`). `root` (or unset) runs the app as root. Ignored when the stack runs as another user (`--user`).",
+        "gunicorn",
+    )
     worker_class: str = variable(
         "WORKER_CLASS",
         DEFAULT_WORKER,
@@ -514,6 +527,18 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
 
     if parsed["PROBE_PREFIX"] == "/":
         raise SettingsError("PROBE_PREFIX", raw["PROBE_PREFIX"] or "", "a prefix other than / (the whole prefix is reserved for the probes)")
+    if "%" in parsed["PROBE_PREFIX"] or any(part in ("", ".", "..") for part in parsed["PROBE_PREFIX"].split("/")[1:]):
+        # the probes answer only the exact path a client sends: one nginx would not have to normalise
+        raise SettingsError("PROBE_PREFIX", raw["PROBE_PREFIX"] or "", "a plain path: no '%', '//', '.' or '..' segments (e.g. /_aiohttp-nginx)")
+
+    if parsed["PROXY_PROTOCOL"] and not parsed["FORWARDED_ALLOW_IPS"]:
+        raise SettingsError(
+            "FORWARDED_ALLOW_IPS",
+            raw["FORWARDED_ALLOW_IPS"] or "",
+            "PROXY_PROTOCOL=1 believes a PROXY header only from these peers: set the balancer's addresses (e.g. 10.0.0.0/8), "
+            "or * for a balancer that preserves client addresses (AWS NLB with client IP preservation), whose risk is that "
+            "anyone who can reach LISTEN_PORT directly then chooses the client address",
+        )
 
     for log in ("ACCESS_LOG", "ERROR_LOG"):
         if parsed[log] not in (None, "-") and Path(parsed[log]).is_dir():
@@ -527,18 +552,6 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
             entry = pwd.getpwnam(parsed["NGINX_USER"])
         except KeyError:
             raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an existing user") from None
-    if "%" in parsed["PROBE_PREFIX"] or any(part in ("", ".", "..") for part in parsed["PROBE_PREFIX"].split("/")[1:]):
-        # the probes answer only the exact path a client sends: one nginx would not have to normalise
-        raise SettingsError("PROBE_PREFIX", raw["PROBE_PREFIX"] or "", "a plain path: no '%', '//', '.' or '..' segments (e.g. /_aiohttp-nginx)")
-
-    if parsed["PROXY_PROTOCOL"] and not parsed["FORWARDED_ALLOW_IPS"]:
-        raise SettingsError(
-            "FORWARDED_ALLOW_IPS",
-            raw["FORWARDED_ALLOW_IPS"] or "",
-            "PROXY_PROTOCOL=1 believes a PROXY header only from these peers: set the balancer's addresses (e.g. 10.0.0.0/8), "
-            "or * for a balancer that preserves client addresses (AWS NLB with client IP preservation), whose risk is that "
-            "anyone who can reach LISTEN_PORT directly then chooses the client address",
-        )
         if entry.pw_uid == 0:
             raise SettingsError("NGINX_USER", parsed["NGINX_USER"], "an unprivileged user: nginx's workers never run as root")
 
@@ -546,6 +559,12 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
         # nginx cannot open a directory as its log (found by the all-variables fuzz test)
         if parsed[log] not in (None, "-") and Path(parsed[log]).is_dir():
             raise SettingsError(log, raw[log] or "", "'-', 'off', or a file path (this is a directory)")
+
+    if parsed["APP_USER"]:
+        try:
+            pwd.getpwnam(parsed["APP_USER"])
+        except KeyError:
+            raise SettingsError("APP_USER", parsed["APP_USER"], "an existing user (or root, to run the app as root)") from None
 
     gunicorn_conf: Optional[Path] = parsed["GUNICORN_CONF"]
     if gunicorn_conf is not None and not gunicorn_conf.is_file():
@@ -579,6 +598,17 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
         "backlog": parsed["BACKLOG"] or derived.backlog,
     }
 
+    # nginx's workers need files for their listeners, logs, event loop and each other before any connection: fewer,
+    # and every worker dies at start ("epoll_create() failed (24: Too many open files)") while `nginx -t` passes
+    open_files_floor = nginx_workers + capacity.NGINX_RESERVED_FILES
+    if parsed["NGINX_WORKER_OPEN_FILES"] is not None and parsed["NGINX_WORKER_OPEN_FILES"] < open_files_floor:
+        raise SettingsError(
+            "NGINX_WORKER_OPEN_FILES",
+            raw["NGINX_WORKER_OPEN_FILES"] or "",
+            f"at least {open_files_floor} (NGINX_WORKER_PROCESSES + {capacity.NGINX_RESERVED_FILES}: what each nginx worker "
+            "opens before its first connection)",
+        )
+
     # fields named after their variable take its parsed value; the rest are derived above
     # each variable's field takes its parsed value; the `resolved` ones and the derived ones are worked out above
     direct = {field: parsed[var.name] for field, var in FIELDS.items()}
@@ -597,17 +627,6 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
         }
     )
 
-
-    # nginx's workers need files for their listeners, logs, event loop and each other before any connection: fewer,
-    # and every worker dies at start ("epoll_create() failed (24: Too many open files)") while `nginx -t` passes
-    open_files_floor = nginx_workers + capacity.NGINX_RESERVED_FILES
-    if parsed["NGINX_WORKER_OPEN_FILES"] is not None and parsed["NGINX_WORKER_OPEN_FILES"] < open_files_floor:
-        raise SettingsError(
-            "NGINX_WORKER_OPEN_FILES",
-            raw["NGINX_WORKER_OPEN_FILES"] or "",
-            f"at least {open_files_floor} (NGINX_WORKER_PROCESSES + {capacity.NGINX_RESERVED_FILES}: what each nginx worker "
-            "opens before its first connection)",
-        )
 
 @dataclass(frozen=True)
 class Location:

@@ -188,7 +188,7 @@ class Supervision:
         processes.end_group(self.groups.get(name))
         self.failure = f"{name} could not be started" if status is None else f"{name} exited unexpectedly (exit status {status})"
         # a worker that could not load the app left the reason (worker.py): said once, last
-        reason = runfiles.read(self.settings.runtime_dir / "run", runfiles.LOAD_FAILURE) if name == "gunicorn" else ""
+        reason = runfiles.read(self.settings.runtime_dir / runfiles.REPORTS, runfiles.LOAD_FAILURE) if name == "gunicorn" else ""
         if reason.startswith(APP_FAILED):  # "the app failed to load: ..." or "... to start: ..."
             self.failure, self.app_failed = reason, True
         else:
@@ -353,7 +353,7 @@ def _start(
             os.unlink(settings.runtime_dir / stale)
         except FileNotFoundError:
             pass
-    runfiles.clear(settings.runtime_dir / "run")  # what the workers said last time is not this start's
+    runfiles.clear(settings.runtime_dir / runfiles.REPORTS)  # what the workers said last time is not this start's
     secret = trust.new_secret()  # per start; readable by this user only, never in the environment
     paths = runtime.render_into(settings, host, secret=secret, reload=reload_code, output_pid=os.getpid())
     control.prepare_result(settings.runtime_dir)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import signal
 import socket
 import struct
@@ -322,6 +323,8 @@ class Worker(GunicornWebWorker):
     _runner: Optional[web.AppRunner] = None
 
     def init_process(self) -> None:
+        self._take_what_root_has()
+        self._dropped = drop_to_app_user(self, os.environ)
         # taken before the app loads, so a save made while it loads is not missed
         self._watched = app_files(os.getcwd()) if self.cfg.reload else {}
         if uvloop is None:
@@ -331,6 +334,19 @@ class Worker(GunicornWebWorker):
         asyncio.set_event_loop(self.loop)
         # skip GunicornWebWorker.init_process, which would replace our loop
         super(GunicornWebWorker, self).init_process()
+
+    def _take_what_root_has(self) -> None:
+        """Before APP_USER's privileges: read this start's proof (RUNTIME_DIR/run, readable by the stack's user
+        alone) and see whether gunicorn's socket is open to nginx's workers' group (then NginxPeers guards it)."""
+        self._proof_secret: Optional[str] = None
+        self._nginx_peers: Optional[NginxPeers] = None
+        unix = [s for s in self.sockets if s.family == socket.AF_UNIX]
+        if unix:
+            path = unix[0].getsockname()
+            self._proof_secret = trust.secret_beside(path)
+            if shared_socket(path):
+                # RUNTIME_DIR/run/gunicorn.sock: nginx's pid file is RUNTIME_DIR/nginx.pid (nginx.conf.j2's `pid`)
+                self._nginx_peers = NginxPeers(Path(path).parent.parent / "nginx.pid")
 
     def load_wsgi(self) -> None:
         """Find the app (loader.py); one that fails to load stops the stack with its reason, said once.
@@ -350,8 +366,9 @@ class Worker(GunicornWebWorker):
         self.wsgi: Any = loaded.target
 
     def _run_dir(self) -> Optional[Path]:
-        """RUNTIME_DIR/run, where the stack keeps gunicorn's pid file; None when run without the stack."""
-        return Path(self.cfg.pidfile).parent if self.cfg.pidfile else None
+        """RUNTIME_DIR/reports, where the workers (APP_USER's) tell the stack something once; None when run without
+        the stack (the stack keeps gunicorn's pid file in RUNTIME_DIR/run)."""
+        return Path(self.cfg.pidfile).parent.parent / runfiles.REPORTS if self.cfg.pidfile else None
 
     def _load_failed(self, error: loader.LoadError) -> bool:
         """True when the worker goes on, serving the error (--reload); else the failure is reported
@@ -386,7 +403,10 @@ class Worker(GunicornWebWorker):
             if shown:
                 self.log.error("the app failed to %s:\n%s", error.stage, shown.rstrip("\n"))
             self._stop_the_arbiter()
-        self._wait_for_the_halt()
+        if not getattr(self, "_dropped", False):
+            self._wait_for_the_halt()
+        # else (APP_USER) the worker may not signal root's arbiter: it leaves now, and the arbiter, finding the
+        # reason as the worker exits (gunicorn_conf.py's child_exit), stops itself
         self.exit_code = 0
 
     def _stop_the_arbiter(self) -> None:
@@ -539,7 +559,9 @@ class Worker(GunicornWebWorker):
         """Behind nginx's unix socket: trust its proof of the client address, and keep the runner."""
         if self._behind_nginx():
             self._retirement = Retirement()
-            self.wsgi = self._kept_runner(_wrap(self.wsgi, trust.secret_beside(self.sockets[0].getsockname()), self._retirement))
+            # read before APP_USER's privileges (init_process); the socket's directory is the stack user's alone
+            secret = getattr(self, "_proof_secret", None) or trust.secret_beside(self.sockets[0].getsockname())
+            self.wsgi = self._kept_runner(_wrap(self.wsgi, secret, self._retirement))
 
     async def _start_and_serve(self) -> None:
         """aiohttp's `_run`; an app whose startup (on_startup, cleanup_ctx) raises before the worker
@@ -682,12 +704,39 @@ def aiohttp_runner(worker: GunicornWebWorker, app: web.Application) -> web.AppRu
         # graceful timeout, after which the arbiter kills the worker
         shutdown_timeout=worker.cfg.graceful_timeout / 100 * 95 - retire_seconds(worker.cfg.graceful_timeout),
     )
-    sockets = [s for s in worker.sockets if s.family == socket.AF_UNIX]
-    if sockets and shared_socket(sockets[0].getsockname()):
-        # RUNTIME_DIR/run/gunicorn.sock: nginx's pid file is RUNTIME_DIR/nginx.pid (nginx.conf.j2's `pid`)
-        peers = NginxPeers(Path(sockets[0].getsockname()).parent.parent / "nginx.pid")
+    peers = getattr(worker, "_nginx_peers", None)
+    if peers is not None:
         runner.handler_class = type("NginxOnly", (NginxOnly,), {"__slots__": (), "peers": peers})
     return runner
+
+
+def app_user(env: Mapping[str, str]) -> Optional[pwd.struct_passwd]:
+    """APP_USER's entry when this (root) worker is to switch to it; None: stay (not root, unset, or root itself)."""
+    name = env.get("APP_USER", "").strip()
+    if os.geteuid() != 0 or not name:
+        return None
+    entry = pwd.getpwnam(name)  # the stack checked that it exists
+    return entry if entry.pw_uid != 0 else None
+
+
+def drop_to_app_user(worker: GunicornWebWorker, env: Mapping[str, str]) -> bool:
+    """APP_USER: a worker of a stack that runs as root switches to that user before it loads the app, for good
+    (its groups are the user's own: root's supplementary groups go too). gunicorn's arbiter keeps root, and
+    its socket stays the stack's: nginx's workers connect, the worker accepts on what it inherited.
+    Not gunicorn's own `user`/`group`: they keep root's supplementary groups, and would hand the socket to
+    the app's group, which nginx's workers are not in."""
+    entry = app_user(env)
+    if entry is None:
+        return False
+    # what the worker imports later is loaded now, while the stack's user can read it (a Python under /root)
+    from . import settings  # noqa: F401
+    # gunicorn's heartbeat file, made by the arbiter: the worker touches it with explicit times (owner only)
+    os.fchown(worker.tmp.fileno(), entry.pw_uid, entry.pw_gid)
+    os.initgroups(entry.pw_name, entry.pw_gid)
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    os.environ.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+    return True
 
 
 def retire_seconds(graceful_timeout: float) -> float:

@@ -37,6 +37,12 @@ RUN apk add --no-cache "nginx${NGINX_VERSION:+=$NGINX_VERSION}" \
     && rm -f /etc/nginx/http.d/default.conf \
     && mkdir -p /etc/nginx/conf.d/server
 
+# The user the app runs as (APP_USER): gunicorn's workers switch to it; nginx's master, supervisord and gunicorn's
+# arbiter keep root (port 80, RUNTIME_DIR), prestart.sh runs as root before them. APP_USER=root opts back in.
+RUN addgroup -S -g 10000 aiohttp \
+    && adduser -S -D -u 10000 -G aiohttp -h /home/aiohttp -s /sbin/nologin aiohttp
+ENV APP_USER=aiohttp
+
 COPY --from=packages /install/usr/local /usr/local
 # bytecode for the modules the stack imports at start-up (see `aiohttp-nginx precompile`)
 RUN aiohttp-nginx precompile

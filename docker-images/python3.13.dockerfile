@@ -39,6 +39,12 @@ RUN apt-get update \
     && rm -f /etc/nginx/sites-enabled/default /etc/nginx/sites-available/default \
     && mkdir -p /etc/nginx/conf.d/server
 
+# The user the app runs as (APP_USER): gunicorn's workers switch to it; nginx's master, supervisord and gunicorn's
+# arbiter keep root (port 80, RUNTIME_DIR), prestart.sh runs as root before them. APP_USER=root opts back in.
+RUN groupadd --system --gid 10000 aiohttp \
+    && useradd --system --no-log-init --uid 10000 --gid aiohttp --home-dir /home/aiohttp --create-home --shell /usr/sbin/nologin aiohttp
+ENV APP_USER=aiohttp
+
 COPY --from=packages /install/usr/local /usr/local
 # bytecode for the modules the stack imports at start-up (see `aiohttp-nginx precompile`)
 RUN aiohttp-nginx precompile

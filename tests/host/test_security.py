@@ -586,6 +586,38 @@ def test_in_host_mode_as_root_only_nginx_reaches_gunicorns_socket(open_dir: Path
     assert request(stack.port, "/", headers={"Host": "example.com"})[0] == 200
 
 
+@needs_root
+def test_app_user_runs_the_app_without_roots_privileges_and_a_failed_load_still_stops_the_stack(
+    open_dir: Path, stacks: List[HostStack]
+) -> None:
+    nobody = pwd.getpwnam("nobody")
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), "APP_USER": "nobody"})
+    stacks.append(stack)
+    stack.wait_ready()
+    ids = get_json(stack.port, "/ids")
+    assert (ids["euid"], ids["egid"]) == (nobody.pw_uid, nobody.pw_gid) and 0 not in ids["groups"], ids
+    assert get_json(stack.port, "/client", headers=SPOOF)["remote"] == "127.0.0.1"  # the proof, read before the switch
+    assert stack.stop() == 0
+    # an app that fails to load: the worker may not signal root's arbiter, yet the stack stops at once with the reason
+    broken = open_dir / "broken"
+    shutil.copytree(APPS / "broken", broken)
+    failed = start_stack(broken, {"RUNTIME_DIR": str(open_dir / "runtime2"), "APP_USER": "nobody"})
+    stacks.append(failed)
+    code = failed.proc.wait(30)
+    failed._reader.join(5)
+    assert code != 0, failed.output
+    assert failed.output.strip().splitlines()[-1].startswith("aiohttp-nginx: the app failed to load: "), failed.output
+    assert failed.output.count("Traceback (most recent call last):") == 1, failed.output
+
+
+def test_app_user_that_does_not_exist_is_refused_with_one_line(app_env: Dict[str, str], tmp_path: Path) -> None:
+    result = cli(["check"], {**app_env, "RUNTIME_DIR": str(tmp_path / "rt"), "APP_USER": "no-such-user"})
+    assert result.returncode == 2, result
+    assert one_line(result).startswith("aiohttp-nginx: APP_USER='no-such-user'")
+
+
 def test_nginx_user_root_is_refused_with_one_line(app_env: Dict[str, str], tmp_path: Path) -> None:
     result = cli(["check"], {**app_env, "RUNTIME_DIR": str(tmp_path / "rt"), "NGINX_USER": "root"})
     assert result.returncode == 2, result

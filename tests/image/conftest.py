@@ -57,6 +57,8 @@ SERVICES: Dict[str, Dict[str, Any]] = {
         "port": 8080,
     },
     "crash": {"app": "full", "env": {"WEB_CONCURRENCY": "2"}, "options": {}, "port": 80},
+    "approot": {"app": "full", "env": {"APP_USER": "root"}, "options": {}, "port": 80},
+    "appnonroot": {"app": "full", "env": {"LISTEN_PORT": "8080"}, "options": {**NON_ROOT, **READ_ONLY, "cap_drop": ["ALL"]}, "port": 8080},
     "stop": {"app": "full", "env": {}, "options": {}, "port": 80},
     "nonroot": {"app": None, "env": {"LISTEN_PORT": "8080"}, "options": NON_ROOT, "port": 8080},
     "readonly": {"app": None, "env": {}, "options": READ_ONLY, "port": 80},

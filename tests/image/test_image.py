@@ -177,6 +177,25 @@ def test_runs_read_only_non_root_without_capabilities(stack) -> None:
     assert get_text(stack.ready("locked"), "/") == HELLO  # plus --user 10001:10001 --cap-drop ALL
 
 
+def test_the_app_never_runs_as_root_by_default(stack) -> None:
+    # the images ran gunicorn's workers, and so the app, as root: only nginx's workers dropped privileges
+    port = stack.ready("full")
+    ids = get_json(port, "/ids")
+    assert (ids["uid"], ids["euid"], ids["gid"]) == (10000, 10000, 10000), ids
+    assert 0 not in ids["groups"] and ids["home"] == "/home/aiohttp", ids  # not even root's supplementary group
+    assert get_text(port, "/env/GREETING") == (200, "from prestart")  # prestart.sh (root) still reaches the app
+    assert get_json(port, "/client")["remote"] not in ("", None)  # the worker read the proof before it dropped root
+
+
+def test_app_user_root_opts_back_in(stack) -> None:
+    assert get_json(stack.ready("approot"), "/ids")["euid"] == 0
+
+
+def test_under_user_10001_the_app_runs_as_that_user(stack) -> None:
+    # --user 10001:10001 --read-only --cap-drop ALL: APP_USER is ignored, nothing to switch from
+    assert get_json(stack.ready("appnonroot"), "/ids")["euid"] == 10001
+
+
 # --- containers that must stop
 
 

@@ -31,3 +31,8 @@ for version, sql in enumerate(MIGRATIONS, start=1):
 current = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
 print(f"prestart: {path} is at schema version {current}", file=sys.stderr)
 PY
+
+# prestart.sh runs as root; the app as APP_USER (aiohttp in the images), which writes the database and its journal
+if [ "$(id -u)" = 0 ] && [ -n "${APP_USER:-}" ]; then
+    chown -R "$APP_USER" "$(dirname "$DATABASE_PATH")"
+fi

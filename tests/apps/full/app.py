@@ -56,6 +56,12 @@ async def pid(request: web.Request) -> web.Response:
     return web.Response(text=str(os.getpid()))
 
 
+async def ids(request: web.Request) -> web.Response:
+    # who the app runs as (APP_USER)
+    ids = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups()}
+    return web.json_response({**ids, "home": os.environ.get("HOME")})
+
+
 async def slow(request: web.Request) -> web.Response:
     if "mark" in request.query:  # lets a test see that the request is in flight
         with open(request.query["mark"], "w"):
@@ -131,6 +137,7 @@ app.router.add_get("/", hello)
 app.router.add_get("/env/{name}", env)
 app.router.add_get("/client", client)
 app.router.add_get("/pid", pid)
+app.router.add_get("/ids", ids)
 app.router.add_get("/slow", slow)
 app.router.add_get("/crash", crash)
 app.router.add_post("/upload", upload)

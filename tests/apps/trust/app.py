@@ -33,6 +33,10 @@ async def url(request: web.Request) -> web.Response:
     return web.Response(text=str(request.url))
 
 
+async def ids(request: web.Request) -> web.Response:
+    return web.json_response({"euid": os.geteuid(), "egid": os.getegid(), "groups": os.getgroups()})
+
+
 async def hello(request: web.Request) -> web.Response:
     return web.Response(text="hello from aiohttp")
 
@@ -43,3 +47,4 @@ app.router.add_route("*", "/client", client)
 app.router.add_route("*", "/custom/client", client)
 app.router.add_post("/upload", upload)
 app.router.add_get("/url", url)
+app.router.add_get("/ids", ids)
