@@ -531,7 +531,7 @@ def valid_environments(draw: st.DrawFn) -> Dict[str, object]:
         "NGINX_MAX_UPLOAD": sizes,
         "NGINX_WORKER_PROCESSES": st.just("auto") | _int_value(1, 1024),
         "NGINX_WORKER_CONNECTIONS": _int_value(16, 1048576),
-        "NGINX_WORKER_OPEN_FILES": _int_value(1, 1048576),
+        "NGINX_WORKER_OPEN_FILES": _int_value(1024 + 64, 1048576),  # at least NGINX_WORKER_PROCESSES + 64
         "NGINX_WEBSOCKET_TIMEOUT": _int_value(1, 604800),
         "STATIC_URL": static_urls,
         "STATIC_INDEX": bools,
