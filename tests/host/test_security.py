@@ -495,7 +495,7 @@ def test_a_reload_that_cannot_write_its_configs_leaves_the_stack_running(open_di
         stacks.append(stack)
         stack.wait_ready()
         filler = runtime / "filler"
-        with open(filler, "wb") as fill:
+        with open(filler, "wb", buffering=0) as fill:  # unbuffered: nothing left to flush on close once full
             try:
                 for _ in range(10000):
                     fill.write(b"\0" * 65536)
