@@ -268,12 +268,15 @@ def read_pid(path: Path) -> int:
 
 
 def shared_socket(path: str) -> bool:
-    """Whether gunicorn's socket is open to a group other than this process's (root's stack: NGINX_USER's)."""
+    """Whether gunicorn's socket is open to a group other than this process's (root's stack: NGINX_USER's).
+
+    Told by its directory (RUNTIME_DIR/run, set up before gunicorn starts): gunicorn chowns the socket to its
+    own group first and waitfor.py hands it to the directory's group later, while workers may already boot."""
     try:
-        info = os.stat(path)
+        info = os.stat(os.path.dirname(path))
     except OSError:
         return False
-    return bool(info.st_mode & 0o060) and info.st_gid != os.getegid()
+    return bool(info.st_mode & 0o010) and info.st_gid != os.getegid()
 
 
 class NginxOnly(CleanErrors):

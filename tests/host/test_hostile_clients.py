@@ -91,6 +91,7 @@ def test_a_malformed_header_gets_400_and_at_most_one_log_line_never_a_traceback_
     # the access log line (flushed within 1 s) says the exchange is over; then count what it left
     wait_until(lambda: any('" 400 ' in line for line in stack.lines[before:]), 10, "the access log line")
     assert request(stack.port, "/")[0] == 200  # and the stack still serves
-    logged = [line for line in stack.lines[before:] if '" 400 ' not in line and '"GET / HTTP' not in line]
+    # (a worker that was still booting may say so meanwhile)
+    logged = [line for line in stack.lines[before:] if '" 400 ' not in line and '"GET / HTTP' not in line and "[INFO]" not in line]
     assert len(logged) <= 1, "".join(logged)  # one line from the worker at most, not a traceback
     assert "Traceback" not in "".join(logged) and "secret" not in "".join(logged), "".join(logged)

@@ -635,9 +635,9 @@ def test_nginx_peers_allows_its_own_user_and_refuses_an_unknown_process(tmp_path
 def test_a_socket_shared_with_another_group_is_detected(tmp_path: Any) -> None:
     import os
 
-    path = tmp_path / "sock"
-    path.write_text("")
-    path.chmod(0o600)
-    assert not worker.shared_socket(str(path)) and not worker.shared_socket(str(tmp_path / "missing"))
-    path.chmod(0o660)
-    assert worker.shared_socket(str(path)) == (os.stat(path).st_gid != os.getegid())
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    run_dir.chmod(0o700)
+    assert not worker.shared_socket(str(run_dir / "gunicorn.sock")) and not worker.shared_socket(str(tmp_path / "missing" / "sock"))
+    run_dir.chmod(0o750)
+    assert worker.shared_socket(str(run_dir / "gunicorn.sock")) == (os.stat(run_dir).st_gid != os.getegid())
