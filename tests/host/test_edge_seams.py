@@ -205,9 +205,14 @@ def test_a_trusted_x_forwarded_host_is_held_to_allowed_hosts(start: Start) -> No
         ("[evil]", "example.com"),
         ("_", "example.com"),
         ("a_b.example.org", "example.com"),
+        ("WWW.Example.org.", "WWW.Example.org."),
     ]:
         status, _, body = get(stack.port, "/client", X_Forwarded_Host=fhost)
         assert status == 200 and json.loads(body)["host"] == seen_host, (fhost, status, body)
+    # without X-Forwarded-Host the Host header is what the app sees, and what is checked
+    assert json.loads(get(stack.port, "/client", host="EXAMPLE.com:8080")[2])["host"] == "EXAMPLE.com:8080"
+    assert get(stack.port, "/client", host="evil.example")[0] == 421
+    assert get(stack.port, "/client", host="evil.example", X_Forwarded_Host="example.com")[0] == 200  # the balancer's word
 
 
 # --- finding 8: nginx's own answers are one line of text, or JSON on request, with its content type
