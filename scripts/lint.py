@@ -20,7 +20,7 @@ def tool(name: str) -> str:
     return str(beside) if beside.exists() else name
 
 
-def checks(site: str) -> List[List[str]]:
+def checks(site: str = "site") -> List[List[str]]:
     shell = sorted(
         glob.glob("docker-images/*.sh") + glob.glob("scripts/*.sh") + glob.glob("examples/**/*.sh", recursive=True) + [".ci/run"]
     )
