@@ -181,6 +181,14 @@ def test_only_a_valid_address_from_a_trusted_x_forwarded_for_becomes_the_client(
         assert seen["remote"] == address, (address, seen)
 
 
+def test_with_star_every_peer_is_a_balancer_whose_proxy_header_names_the_client(start: Start) -> None:
+    # `*` is for balancers that preserve client addresses: the documented risk is this very test's client choosing
+    stack = start({"PROXY_PROTOCOL": "1", "FORWARDED_ALLOW_IPS": "*"}, ready=proxy_header("198.51.100.1"))
+    seen = json.loads(get(stack.port, "/client", proxy=proxy_header("6.6.6.6"), X_Forwarded_For="1.1.1.1, cafe")[2])
+    assert seen["remote"] == "6.6.6.6", seen
+    assert "duplicate network" not in stack.output
+
+
 def test_clients_behind_one_trusted_proxy_get_their_own_rate_limit(start: Start) -> None:
     stack = start(
         {"PROXY_PROTOCOL": "1", "FORWARDED_ALLOW_IPS": "127.0.0.1,192.0.2.0/24", "NGINX_CLIENT_RATE": "1"},

@@ -11,7 +11,7 @@ from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from aiohttp_nginx_base import render
+from aiohttp_nginx_base import render, stack
 from tests.unit.test_render import HOST, assert_nginx_accepts, conf_dir, directives, make, needs_nginx, without_probes
 
 __all__ = ["conf_dir"]  # the fixture, imported for pytest
@@ -116,3 +116,14 @@ def test_brotli_is_loaded_and_on_only_where_nginx_has_the_module(app_dir: Path, 
     assert directives(off, "load_module") == [] and directives(off, "brotli") == []
     without = render.nginx_conf(make(app_dir, conf_dir), replace(HOST, brotli_module=None))
     assert directives(without, "load_module") == [] and directives(without, "brotli") == []
+
+
+@needs_nginx
+@pytest.mark.parametrize("proxy_protocol", ["0", "1"])
+def test_trusting_everyone_is_geo_default_and_nginx_says_nothing_at_start(app_dir: Path, conf_dir: Path, proxy_protocol: str) -> None:
+    # `*` listed as 0.0.0.0/0 and ::/0 beside geo's own default made nginx warn "duplicate network" at every start
+    s = make(app_dir, conf_dir, FORWARDED_ALLOW_IPS="*", PROXY_PROTOCOL=proxy_protocol)
+    geo = re.search(r"geo \S+ \$edge_trusted \{(.*?)\}", render.proxy_maps_conf(s, "proof"), re.S)
+    assert geo and geo[1].split() == ["default", "1;"]
+    result = stack.nginx_test(s, HOST)
+    assert (result.returncode, result.stdout) == (0, "")
