@@ -200,6 +200,21 @@ def test_clients_behind_one_trusted_proxy_get_their_own_rate_limit(start: Start)
     assert get(stack.port, "/client", proxy=behind, X_Forwarded_For="203.0.113.2")[0] == 200
 
 
+def test_clients_behind_one_trusted_balancer_get_their_own_rate_limit_without_proxy_protocol(start: Start) -> None:
+    stack = start({"FORWARDED_ALLOW_IPS": "127.0.0.1", "NGINX_CLIENT_RATE": "1"})
+    assert limited(lambda n: get(stack.port, "/client", X_Forwarded_For="203.0.113.1"))
+    assert get(stack.port, "/client", X_Forwarded_For="203.0.113.2")[0] == 200
+    # junk is no client: it counts as the balancer itself
+    assert limited(lambda n: get(stack.port, "/client", X_Forwarded_For="cafe"))
+    # nginx's realip reads these leniently (0.0.0.0, 1.0.2.3, 1.2.3.4): none is an address as written
+    for junk in ("...", "1..2.3", "001.2.3.4", "1.2.3.4:80", "cafe", "::::", "1.2.3"):
+        seen = json.loads(through(lambda: get(stack.port, "/client", X_Forwarded_For=junk))[2])  # noqa: B023
+        assert seen["remote"] == "127.0.0.1", (junk, seen)
+    for address in ("203.0.113.9", "2001:db8::7"):
+        seen = json.loads(through(lambda: get(stack.port, "/client", X_Forwarded_For=f"cafe, {address}"))[2])  # noqa: B023
+        assert seen["remote"] == address, (address, seen)
+
+
 # --- finding 4: ALLOWED_HOSTS holds for the host the app sees
 
 
