@@ -44,6 +44,16 @@ def test_a_planted_symlink_is_neither_followed_nor_written_through(tmp_path: Pat
     assert secret.read_text() == "not for the log"
 
 
+def test_a_planted_hard_link_is_not_read(tmp_path: Path) -> None:
+    # RUNTIME_DIR/reports belongs to the workers' user (APP_USER): a hard link there would be another file's text
+    secret = tmp_path / "secret"
+    secret.write_text("not for the log")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    os.link(secret, reports / runfiles.LOAD_FAILURE)
+    assert runfiles.read(reports, runfiles.LOAD_FAILURE) == ""
+
+
 def test_without_a_writable_directory_every_caller_speaks(tmp_path: Path) -> None:
     assert runfiles.claim(tmp_path / "missing", runfiles.LOAD_FAILURE)
     assert runfiles.claim(tmp_path / "missing", runfiles.LOAD_FAILURE)

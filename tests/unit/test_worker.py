@@ -641,3 +641,13 @@ def test_a_socket_shared_with_another_group_is_detected(tmp_path: Any) -> None:
     assert not worker.shared_socket(str(run_dir / "gunicorn.sock")) and not worker.shared_socket(str(tmp_path / "missing" / "sock"))
     run_dir.chmod(0o750)
     assert worker.shared_socket(str(run_dir / "gunicorn.sock")) == (os.stat(run_dir).st_gid != os.getegid())
+
+
+def test_app_user_is_switched_to_only_by_a_root_worker_and_never_to_root() -> None:
+    import os
+    import pwd
+
+    root = pwd.getpwuid(0).pw_name
+    assert worker.app_user({}) is None and worker.app_user({"APP_USER": root}) is None
+    other = worker.app_user({"APP_USER": "nobody"})
+    assert (other.pw_name if other else None) == ("nobody" if os.geteuid() == 0 else None)
