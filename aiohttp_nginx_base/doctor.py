@@ -53,7 +53,9 @@ def run_quietly(argv: Sequence[str]) -> bool:
 NEEDS = (
     Need("python3 -m venv", HOST, "the virtual environment of the set-up", "python3-venv"),
     Need("nginx", HOST, "the web server the stack runs", "nginx"),
-    Need("docker", TESTS, "image and example tests", "docker.io"),
+    # the engine, not only the CLI: a machine may carry a lone docker client (this project's CI machines do),
+    # and .ci/run starts dockerd itself
+    Need("dockerd", TESTS, "image and example tests (the Docker engine; .ci/run starts it)", "docker.io"),
     Need("docker compose", TESTS, "the compose example", "docker-compose"),
     Need("debootstrap", TESTS, "local stand-in base images (scripts/local-base.sh)", "debootstrap"),
     Need("busybox", TESTS, "local stand-in base images", "busybox"),
@@ -112,7 +114,7 @@ def report(findings: Sequence[Finding], engine: bool, root: bool) -> str:
             state = "ok" if finding.ok else "missing"
             detail = finding.where if finding.ok else f"{finding.need.why} (Debian package {finding.need.package})"
             lines.append(f"  {state:8} {finding.need.name:15} {detail}")
-    docker_found = any(f.ok for f in findings if f.need.name == "docker")
+    docker_found = any(f.ok for f in findings if f.need.name == "dockerd")
     if docker_found and not engine:
         lines.append(
             "  missing  Docker engine   installed but not answering `docker info`: start it (systemctl start docker, or dockerd &)"

@@ -42,6 +42,7 @@ def test_programs_on_path_are_found(tmp_path: Path) -> None:
         if " " not in need.name:
             program(tmp_path, need.name)
     program(tmp_path, "python3")
+    program(tmp_path, "docker")  # the client, beside the engine (dockerd)
     ran = []
 
     def runner(argv: Sequence[str]) -> bool:
@@ -56,8 +57,19 @@ def test_programs_on_path_are_found(tmp_path: Path) -> None:
     assert "apt-get" not in text and text.endswith("Nothing is missing.")
 
 
+def test_a_docker_client_alone_is_not_the_engine(tmp_path: Path) -> None:
+    # a fresh CI machine carries a static docker CLI but no dockerd: .ci/run must still install docker.io
+    program(tmp_path, "docker")
+    need = next(n for n in doctor.NEEDS if n.package == "docker.io")
+    assert need.name == "dockerd"
+    assert doctor.find(need, str(tmp_path)) is None
+    program(tmp_path, "dockerd")
+    assert doctor.find(need, str(tmp_path)) == str(tmp_path / "dockerd")
+
+
 def test_docker_without_an_engine_is_reported(tmp_path: Path) -> None:
     program(tmp_path, "docker")
+    program(tmp_path, "dockerd")
     findings = doctor.examine(path=str(tmp_path), runner=lambda argv: False)
     assert doctor.engine_answers(path=str(tmp_path), runner=lambda argv: False) is False
     text = doctor.report(findings, engine=False, root=True)
