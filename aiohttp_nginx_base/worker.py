@@ -307,16 +307,32 @@ class StackServer(web.Server):
         return handler
 
 
-class StackRunner(web.AppRunner):
-    """The AppRunner aiohttp's worker builds, with StackServer (aiohttp private: `AppRunner._make_server`)."""
+class StackServing:
+    """An AppRunner whose server makes our connection handler (aiohttp private: `AppRunner._make_server`)."""
 
+    __slots__ = ()
     handler_class: type = CleanErrors
 
     async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
+        server: web.Server = await super()._make_server()  # type: ignore[misc]
         server.__class__ = StackServer
         server.handler_class = self.handler_class  # type: ignore[attr-defined]
         return server
+
+
+def serve_through_the_stack(runner: web.AppRunner, handler_class: type) -> None:
+    """Before its setup, make an AppRunner (ours, or one the app's async factory returned) serve through
+    `handler_class`: same class, plus StackServing (no new slots, so the object stays as it is)."""
+    if runner.server is None and not isinstance(runner, StackServing):
+        runner.__class__ = type(type(runner).__name__, (StackServing, type(runner)), {"__slots__": (), "handler_class": handler_class})
+
+
+def handler_class_for(worker: GunicornWebWorker) -> type:
+    """NginxOnly with this worker's NginxPeers when gunicorn's socket is shared with nginx's workers' group."""
+    peers = getattr(worker, "_nginx_peers", None)
+    if peers is None:
+        return CleanErrors
+    return type("NginxOnly", (NginxOnly,), {"__slots__": (), "peers": peers})
 
 
 class Worker(GunicornWebWorker):
@@ -611,6 +627,7 @@ class Worker(GunicornWebWorker):
         async def factory() -> web.AppRunner:
             made = target if isinstance(target, web.Application) else await target()
             runner = made if isinstance(made, web.AppRunner) else aiohttp_runner(self, made)
+            serve_through_the_stack(runner, handler_class_for(self))  # the app's own runner too (ours already is)
             self._runner = runner
             return runner
 
@@ -695,7 +712,7 @@ def _returning(runner: web.AppRunner) -> loader.Factory:
 def aiohttp_runner(worker: GunicornWebWorker, app: web.Application) -> web.AppRunner:
     """The AppRunner aiohttp's `GunicornWebWorker._run` builds for an Application, with the same arguments
     (its private `_get_valid_log_format` included, as aiohttp's own worker calls it)."""
-    runner = StackRunner(
+    runner = web.AppRunner(
         app,
         # COMPRESSED_REQUESTS: aiohttp inflates request bodies only when told to (refused ones are never read)
         auto_decompress=compressed_requests(os.environ) == "inflate",
@@ -707,9 +724,7 @@ def aiohttp_runner(worker: GunicornWebWorker, app: web.Application) -> web.AppRu
         # graceful timeout, after which the arbiter kills the worker
         shutdown_timeout=worker.cfg.graceful_timeout / 100 * 95 - retire_seconds(worker.cfg.graceful_timeout),
     )
-    peers = getattr(worker, "_nginx_peers", None)
-    if peers is not None:
-        runner.handler_class = type("NginxOnly", (NginxOnly,), {"__slots__": (), "peers": peers})
+    serve_through_the_stack(runner, handler_class_for(worker))
     return runner
 
 

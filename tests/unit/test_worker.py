@@ -651,3 +651,24 @@ def test_app_user_is_switched_to_only_by_a_root_worker_and_never_to_root() -> No
     assert worker.app_user({}) is None and worker.app_user({"APP_USER": root}) is None
     other = worker.app_user({"APP_USER": "nobody"})
     assert (other.pw_name if other else None) == ("nobody" if os.geteuid() == 0 else None)
+
+
+def test_a_runner_the_apps_factory_made_serves_through_the_stack_too() -> None:
+    class Own(web.AppRunner):
+        pass
+
+    for runner in (web.AppRunner(web.Application()), Own(web.Application())):
+        kind = type(runner)
+        worker.serve_through_the_stack(runner, worker.CleanErrors)
+        worker.serve_through_the_stack(runner, worker.CleanErrors)  # once is enough
+        assert isinstance(runner, (worker.StackServing, kind)) and type(runner).__mro__.count(worker.StackServing) == 1
+
+        assert asyncio.run(_handler_class_made_by(runner)) is worker.CleanErrors
+
+
+async def _handler_class_made_by(runner: web.AppRunner) -> Any:
+    await runner.setup()
+    try:
+        return type(runner.server()) if runner.server else None
+    finally:
+        await runner.cleanup()
