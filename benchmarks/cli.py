@@ -1,23 +1,34 @@
-"""Benchmark the aiohttp-nginx image against the seed, gunicorn alone and nginx alone.
+"""Benchmark the aiohttp-nginx image like for like: the stack against gunicorn alone, each with and without an
+access log, against the same workers behind a minimal nginx, and against nginx alone.
 
 One run on this machine, all configurations serving the same hello app with the
 same number of gunicorn workers:
 
-  stack     the image as users run it (defaults; WEB_CONCURRENCY; LISTEN_PORT)
-  seed      the seed's configuration (benchmarks/seed/Dockerfile, same base image)
-  gunicorn  gunicorn alone in the image: GunicornUVLoopWebWorker on TCP, no nginx
-  nginx     nginx alone in the image answering `return 200` (the ceiling)
+  stack         the image as users run it (defaults, so nginx's access log on; WEB_CONCURRENCY; LISTEN_PORT)
+  gunicorn-log  gunicorn alone in the image (GunicornUVLoopWebWorker on TCP), an access log line per request to stdout
+  stack-nolog   the stack with ACCESS_LOG=off
+  gunicorn      gunicorn alone, no access log
+  bare          the stack's image and runtime with a minimal /app/nginx.conf: one worker, upstream keep-alive,
+                no log, only the headers proxying needs (the floor of an nginx hop on the day)
+  nginx         nginx alone answering `return 200`, with as many workers as the stack's nginx runs (the ceiling)
+  seed          the seed's configuration (benchmarks/seed/Dockerfile, same base image; only with --only)
+
+and the many-connections rows: stack and gunicorn-log again at --wide-connections.
 
 Load is `wrk -t2 -c64 -d<secs>s --latency` against 127.0.0.1 (containers use host
 networking), configurations alternated round by round with a warm-up before each
-measurement; medians over the rounds are reported. For the stack image it also
-measures the time from `docker run` to the first 200, idle memory and image size.
+measurement; medians over the rounds are reported, ratios against the baselines of
+the same run. Each measurement records the CPU time of every process of the
+configuration (nginx, gunicorn workers and master, PID 1) from /proc, the
+container's cgroup, dockerd and the container's containerd-shim (the log path), and
+what the rest of the machine used meanwhile (`other load`). For the stack image it
+also measures the time from `docker run` to the first 200, idle memory and image size.
 
-Writes benchmarks/results/latest.md (a README section), latest.png and raw JSON in
-benchmarks/results/raw/. Run it as benchmarks/run.sh (or python -m benchmarks from
-the repository); the image is --image, else $IMAGE:python3.13 (IMAGE defaults to
-aiohttp-nginx). A quick check: benchmarks/run.sh --rounds 1 --duration 2 --warmup 1
---starts 1 --no-write.
+Writes benchmarks/results/NAME.md (latest.md by default: the README's section),
+NAME.json (the whole run), NAME.png and raw JSON in benchmarks/results/raw/. Run it as
+benchmarks/run.sh (or python -m benchmarks from the repository); the image is --image,
+else $IMAGE:python3.13 (IMAGE defaults to aiohttp-nginx). A quick check:
+benchmarks/run.sh --rounds 1 --duration 2 --warmup 1 --starts 1 --no-write.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import resource
 import shlex
 import signal
@@ -37,11 +49,15 @@ from typing import Any, Callable, Dict, Optional, Sequence
 from pytest_aiohttp_nginx.docker import ContainerError
 
 from benchmarks.containers import (
+    DEFAULT,
     HERE,
     LABEL,
     ORDER,
+    TITLES,
+    WIDE,
     Session,
     Target,
+    bare_target,
     base_image_of,
     build_seed,
     cleanup_leftovers,
@@ -55,14 +71,16 @@ from benchmarks.containers import (
     stack_target,
     start,
     versions_in,
+    wide_target,
 )
 from benchmarks.load import LoadOptions, check_wrk, write_script
-from benchmarks.measure import load_rounds, loadavg, machine, startup_and_memory, summarize
+from benchmarks.measure import load_rounds, loadavg, machine, nginx_workers_in, startup_and_memory, summarize
 from benchmarks.process import BenchError
 from benchmarks.report import print_report, write_latest, write_raw
 from benchmarks.results import Report
 
 RESULTS = HERE / "results"
+LOG_OFF = {"ACCESS_LOG": "off"}
 
 
 # The load flags (shared with benchmarks.tune): flag, type, help; the default is LoadOptions' field of that name.
@@ -74,7 +92,10 @@ LOAD_FLAGS = (
     ("--max-other", float, "repeat a measurement when other processes used more than this share of the CPUs"),
     ("--retries", int, "repeats of a disturbed measurement"),
     ("--quiet-wait", float, "seconds to wait at most for an idle machine before each measurement"),
+    ("--retry-budget", float, "seconds the whole run may spend repeating disturbed measurements"),
 )
+# the benchmark's load: rounds of a few seconds, so that a whole run stays within about 5 minutes
+RUN_LOAD = LoadOptions(duration=5, warmup=2, retries=1, quiet_wait=3, retry_budget=45)
 
 
 def add_load_options(p: argparse.ArgumentParser, defaults: LoadOptions) -> None:
@@ -93,9 +114,20 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         help="gunicorn workers everywhere (default $WEB_CONCURRENCY or 2)",
     )
     p.add_argument("--rounds", type=int, default=3, help="rounds; each runs every configuration once (default 3)")
-    add_load_options(p, LoadOptions())
+    add_load_options(p, RUN_LOAD)
+    p.add_argument(
+        "--wide-connections",
+        type=int,
+        default=1000,
+        help="wrk connections of the extra stack and gunicorn-log rows (default 1000; 0: no such rows)",
+    )
     p.add_argument("--starts", type=int, default=5, help="fresh stack containers timed to the first 200 (default 5)")
-    p.add_argument("--only", default=",".join(ORDER), help=f"configurations to load, comma-separated (default {','.join(ORDER)})")
+    p.add_argument(
+        "--only",
+        default=",".join(DEFAULT),
+        help=f"configurations to load, comma-separated, of {','.join(ORDER)} (default {','.join(DEFAULT)})",
+    )
+    p.add_argument("--name", default="latest", help="results/NAME.md, .json, .png (default latest: the README's section)")
     p.add_argument(
         "--stack-env",
         action="append",
@@ -103,7 +135,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for the stack (repeatable; for experiments)",
     )
-    p.add_argument("--nginx-workers", default=None, help="worker_processes of nginx alone (default: the stack's NGINX_WORKER_PROCESSES, 1)")
+    p.add_argument("--nginx-workers", default=None, help="worker_processes of nginx alone (default: as many as the stack's nginx runs)")
     p.add_argument("--no-extras", action="store_true", help="skip start-up time, idle memory and image size")
     p.add_argument("--no-write", action="store_true", help="write only the raw JSON, leave latest.md/png alone")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory (default benchmarks/results)")
@@ -115,9 +147,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     for item in args.stack_env:
         if "=" not in item:
             p.error(f"--stack-env wants KEY=VALUE, not {item!r}")
-    if args.workers < 1 or args.rounds < 1 or args.duration <= 0 or args.starts < 1:
-        p.error("--workers, --rounds, --starts must be >= 1 and --duration > 0")
+    if args.workers < 1 or args.rounds < 1 or args.duration <= 0 or args.starts < 1 or args.wide_connections < 0:
+        p.error("--workers, --rounds, --starts must be >= 1, --duration > 0 and --wide-connections >= 0")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
+        p.error(f"--name: letters, digits, '.', '_' and '-' only, not {args.name!r}")
     return args
+
+
+def nginx_count(by_key: Dict[str, Target], stack_env: Dict[str, str]) -> str:
+    """nginx alone's worker_processes: as many as the running stack's nginx has, else the stack's setting, else 1."""
+    stack = by_key.get("stack") or by_key.get("stack-nolog")
+    count = nginx_workers_in(stack.container) if stack and stack.container else 0
+    return str(count) if count else stack_env.get("NGINX_WORKER_PROCESSES", "1")
 
 
 def check_tools() -> None:
@@ -173,19 +214,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             script = write_script(work)
             makers: Dict[str, Callable[[], Target]] = {
                 "stack": lambda: stack_target(image, args.workers, stack_env),
-                "seed": lambda: seed_target(seed_image or "", args.workers),
+                "gunicorn-log": lambda: gunicorn_target(image, args.workers, "aiohttp.GunicornUVLoopWebWorker", "gunicorn-log", "", True),
+                "stack-nolog": lambda: stack_target(image, args.workers, {**stack_env, **LOG_OFF}, "stack-nolog", TITLES["stack-nolog"]),
                 "gunicorn": lambda: gunicorn_target(image, args.workers),
-                "nginx": lambda: nginx_target(image, work, args.nginx_workers or stack_env.get("NGINX_WORKER_PROCESSES", "1")),
+                "bare": lambda: bare_target(image, args.workers, work),
+                "seed": lambda: seed_target(seed_image or "", args.workers),
             }
-            session.targets = [makers[k]() for k in ORDER if k in args.only]
-            for target in session:
-                took = start(target)
-                print(f"{target.key}: up on 127.0.0.1:{target.port} in {took:.2f} s", flush=True)
-            print(
-                f"load: {args.rounds} rounds x {len(session.targets)} configurations x ({args.warmup:g} s warm-up + {args.duration:g} s)",
-                flush=True,
-            )
-            rounds = load_rounds(session.targets, options, args.rounds, script)
+            by_key: Dict[str, Target] = {}
+            for key in ORDER:  # nginx alone last: it takes the stack's nginx worker count
+                if key in args.only and key != "nginx":
+                    by_key[key] = makers[key]()
+                    session.targets.append(by_key[key])
+                    took = start(by_key[key])
+                    print(f"{key}: up on 127.0.0.1:{by_key[key].port} in {took:.2f} s", flush=True)
+            nginx_workers = args.nginx_workers or nginx_count(by_key, stack_env)
+            if "nginx" in args.only:
+                by_key["nginx"] = nginx_target(image, work, nginx_workers)
+                session.targets.append(by_key["nginx"])
+                print(f"nginx: up on 127.0.0.1:{by_key['nginx'].port} in {start(by_key['nginx']):.2f} s", flush=True)
+            rows = [by_key[k] for k in ORDER if k in by_key]
+            if args.wide_connections:
+                rows += [wide_target(by_key[k], args.wide_connections) for k in WIDE if k in by_key]
+            print(f"load: {args.rounds} rounds x {len(rows)} rows x ({args.warmup:g} s warm-up + {args.duration:g} s)", flush=True)
+            rounds = load_rounds(rows, options, args.rounds, script)
             session.stop_all()
 
         now = dt.datetime.now(dt.timezone.utc)
@@ -206,17 +257,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             summary={k: summarize(v) for k, v in rounds.items()},
             rounds=rounds,
-            targets=[{k: v for k, v in asdict(t).items() if k != "container"} for t in session.targets],
+            targets=[{k: v for k, v in asdict(t).items() if k != "container"} for t in rows],
             seed_image_id=seed_image,
             stack_extras=extras,
+            titles={t.key: t.title for t in rows},
+            nginx_alone_workers=nginx_workers,
         )
         print_report(report)
         print(f"\nraw: {write_raw(report.to_json(), args.out, now.strftime('%Y%m%dT%H%M%SZ'))}")
         if not args.no_write:
-            if set(args.only) != set(ORDER) or extras is None:
-                print("latest.md/png not written: a partial run (--only/--no-extras); raw JSON only", file=sys.stderr)
+            if not set(DEFAULT) <= set(args.only) or extras is None:
+                print(f"{args.name}.md/json/png not written: a partial run (--only/--no-extras); raw JSON only", file=sys.stderr)
             else:
-                for path in write_latest(report, args.out):
+                for path in write_latest(report, args.out, args.name):
                     print(f"wrote {path}")
         return 0
     except (BenchError, ContainerError) as exc:

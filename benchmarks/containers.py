@@ -3,6 +3,7 @@ remove; and the images: the one under test, its base, the seed built next to it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -23,13 +24,24 @@ ROOT = HERE.parent
 APP_DIR = ROOT / "docker-images" / "app"
 BODY = b"hello from aiohttp"
 LABEL = "aiohttp-nginx-bench"
-ORDER = ("stack", "seed", "gunicorn", "nginx")
+# every configuration, in the order of the rounds and of the report; DEFAULT: those a plain run loads
+ORDER = ("stack", "gunicorn-log", "stack-nolog", "gunicorn", "bare", "nginx", "seed")
+DEFAULT = ("stack", "gunicorn-log", "stack-nolog", "gunicorn", "bare", "nginx")
 TITLES = {
-    "stack": "stack (this image, defaults)",
-    "seed": "seed (reference config)",
-    "gunicorn": "gunicorn alone (uvloop worker)",
+    "stack": "stack (this image, defaults: access log on)",
+    "gunicorn-log": "gunicorn alone, access log to stdout",
+    "stack-nolog": "stack, `ACCESS_LOG=off`",
+    "gunicorn": "gunicorn alone, no access log",
+    "bare": "bare proxy: the same stack, minimal nginx.conf",
     "nginx": "nginx alone (return 200)",
+    "seed": "seed (reference config)",
 }
+# the many-connections rows: the same containers as their key's, loaded with --wide-connections
+WIDE = ("stack", "gunicorn-log")
+WIDE_SUFFIX = "-wide"
+# gunicorn alone's access log: aiohttp's format (the uvloop worker takes no gunicorn-style one), the fields of
+# nginx's `main` line that gunicorn knows (no request id: gunicorn alone has none)
+GUNICORN_ACCESS_FORMAT = '%a - - %t "%r" %s %b "%{Referer}i" "%{User-Agent}i" %Tf'
 POLL_INTERVAL_S = 0.005  # pacing of the first-200 poll: fine enough to time a start, no busy loop taking a core
 
 
@@ -58,6 +70,7 @@ class Target:
     mounts: List[Tuple[str, str]] = field(default_factory=list)  # (host path, container path), read-only
     extra_args: List[str] = field(default_factory=list)
     container: Optional[str] = None
+    connections: Optional[int] = None  # wrk connections for this row, when not the run's
 
     def docker_run_args(self, name: str) -> List[str]:
         # no HEALTHCHECK: every configuration of a run stays up while one is measured, and each idle one's
@@ -135,11 +148,28 @@ def seed_target(image: str, workers: int) -> Target:
 
 
 def gunicorn_target(
-    image: str, workers: int, worker_class: str = "aiohttp.GunicornUVLoopWebWorker", key: str = "gunicorn", title: str = ""
+    image: str,
+    workers: int,
+    worker_class: str = "aiohttp.GunicornUVLoopWebWorker",
+    key: str = "gunicorn",
+    title: str = "",
+    access_log: bool = False,
 ) -> Target:
+    """gunicorn alone on TCP; with `access_log`, one line per request to stdout (docker's log driver), as nginx's."""
     port = free_port()
-    command = ["-k", worker_class, "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:app"]
-    return Target(key, title or TITLES["gunicorn"], image, port, entrypoint="gunicorn", command=command, extra_args=["--workdir", "/app"])
+    command = ["-k", worker_class, "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    if access_log:
+        command += ["--access-logfile", "-", "--access-logformat", GUNICORN_ACCESS_FORMAT]
+    command.append("app:app")
+    return Target(
+        key,
+        title or TITLES.get(key, TITLES["gunicorn"]),
+        image,
+        port,
+        entrypoint="gunicorn",
+        command=command,
+        extra_args=["--workdir", "/app"],
+    )
 
 
 NGINX_ALONE_CONF = """\
@@ -170,13 +200,83 @@ http {{
 """
 
 
+def rendered_nginx_conf(image: str, env: Dict[str, str]) -> str:
+    """The nginx.conf the image generates for this environment (`aiohttp-nginx render`)."""
+    args = ["run", "--rm", "--network", "none", "--entrypoint", "sh"]
+    for k, v in env.items():
+        args += ["-e", f"{k}={v}"]
+    return docker(*args, image, "-c", "aiohttp-nginx render --out /tmp/c >/dev/null && cat /tmp/c/nginx.conf", timeout=60) + "\n"
+
+
+BARE_CONF = """\
+# the bare proxy: the floor of nginx in front of the same gunicorn workers (benchmarks/containers.py)
+{user}worker_processes 1;
+pid {pid};
+daemon off;
+error_log stderr warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+{temp_paths}
+    upstream app {{
+        server {socket};
+        keepalive 128;
+        keepalive_requests 100000;
+    }}
+    server {{
+        listen {port} backlog=4096;
+        location / {{
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }}
+    }}
+}}
+"""
+
+
+def bare_nginx_conf(rendered: str, port: int) -> str:
+    """A minimal nginx.conf in place of the generated one: one worker, upstream keep-alive, no log, only the headers
+    proxying needs. The user, pid file, temp paths and gunicorn's socket are the generated config's (the runtime's)."""
+
+    def one(pattern: str) -> Optional[str]:
+        found = re.search(pattern, rendered, re.M)
+        return found.group(1) if found else None
+
+    socket_ = one(r"^\s*server\s+(unix:\S+?);")
+    pid = one(r"^pid\s+(\S+?);")
+    if not socket_ or not pid:
+        raise BenchError("the generated nginx.conf has no `pid` or no unix-socket upstream server: cannot make the bare proxy")
+    user = one(r"^user\s+([^;]+);")
+    temp_paths = "\n".join(f"    {m.group(0).strip()}" for m in re.finditer(r"^\s*\w+_temp_path\s+\S+;", rendered, re.M))
+    return BARE_CONF.format(user=f"user {user};\n" if user else "", pid=pid, temp_paths=temp_paths, socket=socket_, port=port)
+
+
+def bare_target(image: str, workers: int, workdir: Path) -> Target:
+    """The stack's image, its workers and runtime, with the minimal nginx.conf mounted as /app/nginx.conf."""
+    target = stack_target(image, workers, {"ACCESS_LOG": "off"}, key="bare", title=TITLES["bare"])
+    conf = workdir / "nginx-bare.conf"
+    conf.write_text(bare_nginx_conf(rendered_nginx_conf(image, target.env), target.port))
+    target.mounts.append((str(conf), "/app/nginx.conf"))
+    return target
+
+
+def wide_target(target: Target, connections: int) -> Target:
+    """The same container loaded with more connections: its own row."""
+    return dataclasses.replace(
+        target, key=target.key + WIDE_SUFFIX, title=f"{target.title}, {connections:,} connections", connections=connections
+    )
+
+
 def nginx_target(image: str, workdir: Path, nginx_workers: str) -> Target:
     port = free_port()
     conf = workdir / "nginx-alone.conf"
     conf.write_text(NGINX_ALONE_CONF.format(port=port, workers=nginx_workers))
     return Target(
         "nginx",
-        TITLES["nginx"],
+        f"{TITLES['nginx']}, {nginx_workers} worker{'' if nginx_workers == '1' else 's'}",
         image,
         port,
         entrypoint="nginx",

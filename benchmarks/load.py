@@ -38,12 +38,13 @@ class LoadOptions:
     max_other: float = 0.15  # repeat a measurement when other processes used more than this share of the CPUs
     retries: int = 2
     quiet_wait: float = 20  # seconds to wait at most for an idle machine before each measurement
+    retry_budget: float = 600  # seconds the whole run may spend repeating disturbed measurements
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LoadOptions:
         return cls(
             duration=args.duration, warmup=args.warmup, threads=args.threads, connections=args.connections,
-            max_other=args.max_other, retries=args.retries, quiet_wait=args.quiet_wait,
+            max_other=args.max_other, retries=args.retries, quiet_wait=args.quiet_wait, retry_budget=args.retry_budget,
         )  # fmt: skip
 
 
@@ -64,9 +65,7 @@ def write_script(directory: Path) -> Path:
     return path
 
 
-def wrk(
-    port: int, seconds: float, options: LoadOptions, script: Path, path: str = "/", headers: Sequence[str] = ()
-) -> Measurement:
+def wrk(port: int, seconds: float, options: LoadOptions, script: Path, path: str = "/", headers: Sequence[str] = ()) -> Measurement:
     """`wrk` against GET `path` (default /) on 127.0.0.1:port for `seconds`, with extra `headers` ("Name: value")."""
     cmd = [
         "wrk", f"-t{options.threads}", f"-c{options.connections}", f"-d{seconds:g}s", "--latency", "--timeout", "5s",

@@ -8,8 +8,9 @@ import re
 import resource
 import statistics
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from pytest_aiohttp_nginx.docker import ContainerError
 
@@ -23,6 +24,14 @@ from benchmarks.results import Machine, Measurement, StackExtras, Summary
 
 def ticks_to_ns(ticks: int) -> int:
     return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+CGROUP_DIRS = (
+    "/sys/fs/cgroup/cpuacct/docker/{}",
+    "/sys/fs/cgroup/cpu,cpuacct/docker/{}",
+    "/sys/fs/cgroup/system.slice/docker-{}.scope",
+    "/sys/fs/cgroup/docker/{}",
+)
 
 
 def cpu_ns(container: str) -> Optional[int]:
@@ -74,13 +83,107 @@ def children_cpu_ns() -> int:
     return int((ru.ru_utime + ru.ru_stime) * 1e9)
 
 
+def container_pid(container: str) -> Optional[int]:
+    """The host pid of the container's PID 1."""
+    try:
+        return int(docker("inspect", "-f", "{{.State.Pid}}", container, timeout=30))
+    except (ContainerError, ValueError):
+        return None
+
+
 def shim_pid(container: str) -> Optional[int]:
     """containerd-shim of a container (it copies the container's output to dockerd)."""
     try:
-        pid = int(docker("inspect", "-f", "{{.State.Pid}}", container, timeout=30))
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (ContainerError, OSError, ValueError, IndexError):
+        pid = container_pid(container)
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) if pid else None
+    except (OSError, ValueError, IndexError):
         return None
+
+
+# --- CPU by process: who in the container spent it
+
+# roles, in the order the report shows them; `log_path` is dockerd + the container's shim (outside the container),
+# `container_other` what the cgroup spent beyond the processes seen at both ends of a run (one that came or went)
+ROLES = ("nginx", "gunicorn_workers", "gunicorn_master", "pid1", "log_path", "container_other")
+ROLE_TITLES = {
+    "nginx": "nginx (master + workers)",
+    "gunicorn_workers": "gunicorn workers",
+    "gunicorn_master": "gunicorn master",
+    "pid1": "PID 1 (supervisord)",
+    "log_path": "dockerd + shim (log path)",
+    "container_other": "rest of the container",
+}
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process of a container, as /proc tells it."""
+
+    pid: int
+    ppid: int
+    cpu_ns: int
+    cmdline: str
+
+
+def parse_stat(text: str) -> Tuple[int, int]:
+    """/proc/PID/stat -> (ppid, utime + stime in clock ticks); the name in parentheses may hold spaces."""
+    fields = text.rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def read_proc(pid: int) -> Optional[Proc]:
+    try:
+        ppid, ticks = parse_stat(Path(f"/proc/{pid}/stat").read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except (OSError, IndexError, ValueError):
+        return None
+    return Proc(pid, ppid, ticks_to_ns(ticks), cmdline)
+
+
+def cgroup_pids(container: str) -> List[int]:
+    """The processes in the container's cgroup (empty when no cgroup file is readable)."""
+    for directory in CGROUP_DIRS:
+        try:
+            return [int(x) for x in Path(directory.format(container), "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return []
+
+
+def role_of(proc: Proc, procs: Mapping[int, Proc], pid1: Optional[int]) -> str:
+    """nginx, a gunicorn master or worker (a gunicorn whose parent is one), PID 1 (supervisord), or other."""
+    if proc.cmdline.startswith("nginx:") or proc.cmdline.split(" ", 1)[0].endswith("/nginx"):
+        return "nginx"
+    if "gunicorn" in proc.cmdline:
+        parent = procs.get(proc.ppid)
+        return "gunicorn_workers" if parent is not None and "gunicorn" in parent.cmdline else "gunicorn_master"
+    return "pid1" if proc.pid == pid1 else "container_other"
+
+
+Snapshot = Dict[int, Tuple[str, int]]  # pid -> (role, CPU ns so far)
+
+
+def snapshot(container: str, pid1: Optional[int]) -> Snapshot:
+    procs = {p.pid: p for p in (read_proc(pid) for pid in cgroup_pids(container)) if p is not None}
+    return {pid: (role_of(p, procs, pid1), p.cpu_ns) for pid, p in procs.items()}
+
+
+def role_cpu_s(before: Snapshot, after: Snapshot, container_s: Optional[float], log_path_s: Optional[float]) -> Dict[str, float]:
+    """CPU seconds by role between two snapshots (processes seen in both); the cgroup's rest as container_other."""
+    out: Dict[str, float] = {}
+    for pid, (role, ns) in after.items():
+        if pid in before:
+            out[role] = out.get(role, 0.0) + max(0, ns - before[pid][1]) / 1e9
+    if container_s is not None:
+        out["container_other"] = out.get("container_other", 0.0) + max(0.0, container_s - sum(out.values()))
+    if log_path_s is not None:
+        out["log_path"] = log_path_s
+    return out
+
+
+def nginx_workers_in(container: str) -> int:
+    """How many nginx worker processes the container runs."""
+    return sum(1 for p in (read_proc(pid) for pid in cgroup_pids(container)) if p and p.cmdline.startswith("nginx: worker"))
 
 
 def wait_quiet(max_wait_s: float, busy_below: float) -> float:
@@ -102,9 +205,12 @@ def measure(target: Target, options: LoadOptions, script: Path) -> Measurement:
     """Warm up, then one recorded wrk run, with where the machine's CPU went meanwhile."""
     assert target.container
     container = target.container
+    if target.connections:
+        options = replace(options, connections=target.connections)
     if options.warmup > 0:
         wrk(target.port, options.warmup, options, script)
     shim = shim_pid(container)
+    pid1 = container_pid(container)
     probes: Dict[str, Callable[[], Optional[int]]] = {
         "container": lambda: cpu_ns(container),
         "dockerd": dockerd_cpu_ns,
@@ -112,15 +218,19 @@ def measure(target: Target, options: LoadOptions, script: Path) -> Measurement:
         "wrk": children_cpu_ns,
         "host": host_busy_ns,
     }
+    procs_before = snapshot(container, pid1)
     before = {k: f() for k, f in probes.items()}
     t0 = time.monotonic()
     result = wrk(target.port, options.duration, options, script)
     wall = time.monotonic() - t0
     after = {k: f() for k, f in probes.items()}
+    procs_after = snapshot(container, pid1)
     for key, b in before.items():
         a = after[key]
         if a is not None and b is not None:
             result.cpu_s[key] = (a - b) / 1e9
+    log_path = result.cpu_s.get("dockerd", 0.0) + result.cpu_s.get("shim", 0.0) if "dockerd" in result.cpu_s else None
+    result.cpu_by_role = role_cpu_s(procs_before, procs_after, result.cpu_s.get("container"), log_path)
     if "host" in result.cpu_s:
         ours = sum(v for k, v in result.cpu_s.items() if k != "host")
         # CPU that neither the configuration, docker's log path nor wrk used: other work on the machine
@@ -135,12 +245,18 @@ def load_rounds(targets: List[Target], options: LoadOptions, rounds: int, script
     CPUs is repeated (up to `options.retries` times, after waiting for a quiet moment); the least disturbed is kept.
     """
     results: Dict[str, List[Measurement]] = {t.key: [] for t in targets}
+    spare = options.retry_budget  # seconds the whole run may spend on repeats
     for number in range(1, rounds + 1):
         for target in targets:
             attempts: List[Measurement] = []
-            for _ in range(options.retries + 1):
+            for attempt in range(options.retries + 1):
+                if attempt and spare <= 0:
+                    break
+                began = time.monotonic()
                 wait_quiet(options.quiet_wait, 0.15)
                 attempts.append(measure(target, options, script))
+                if attempt:
+                    spare -= time.monotonic() - began
                 if (attempts[-1].other_cpu_frac or 0.0) <= options.max_other:
                     break
             result = min(attempts, key=lambda r: r.other_cpu_frac or 0.0)
@@ -175,7 +291,19 @@ def summarize(rounds: List[Measurement]) -> Summary:
         summary.cpu_ms_per_1k = median([r.cpu_s["container"] / r.requests * 1e6 + lp for r, lp in zip(rounds, log_path)])
         summary.log_path_ms_per_1k = median(log_path)
         summary.other_load = median([r.other_cpu_frac or 0.0 for r in rounds])
+    summary.other_load_all = [round(r.other_cpu_frac or 0.0, 3) for r in rounds]
+    summary.cpu_ms_per_1k_by_role = per_1k_by_role(rounds)
     return summary
+
+
+def per_1k_by_role(rounds: List[Measurement]) -> Dict[str, float]:
+    """CPU ms per 1000 requests, role by role: the median over the rounds of each role (the medians need not add up)."""
+    out: Dict[str, float] = {}
+    for role in ROLES:
+        values = [r.cpu_by_role[role] / r.requests * 1e6 for r in rounds if role in r.cpu_by_role and r.requests]
+        if values:
+            out[role] = median(values)
+    return out
 
 
 # --- the stack beyond throughput

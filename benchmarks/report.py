@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from benchmarks.containers import ORDER, TITLES
-from benchmarks.results import Report
+from benchmarks.containers import ORDER, TITLES, WIDE, WIDE_SUFFIX
+from benchmarks.measure import ROLE_TITLES, ROLES
+from benchmarks.results import Report, Summary
 
-# Targets the results are judged against (issue 7).
-TARGET_VS_GUNICORN_RPS = 0.75
-TARGET_VS_GUNICORN_P99 = 1.2
+# Targets the results are judged against (issue 19; the image's own, issue 7).
+TARGET_LOGS_ON_RPS = 0.80
+TARGET_LOGS_ON_P99 = 1.2
+TARGET_LOGS_OFF_RPS = 0.85
+TARGET_CPU_VS_BARE = 1.10
+TARGET_WIDE_RPS = 1.0
 TARGET_VS_SEED_RPS = 4.0
 TARGET_FIRST_200_S = 1.0
 TARGET_IMAGE_OVER_BASE_MB = 40.0
 TARGET_IDLE_MIB = 70.0
 
-Ratio = Tuple[str, float, str, bool]  # name, value, target, met
+Ratio = Tuple[str, float, str, bool]  # name, value, target ("" when only informative), met
 
 
 def ratio(a: float, b: float) -> float:
@@ -29,44 +33,103 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def row_keys(summary: Dict[str, Summary]) -> List[str]:
+    """The rows of a run in report order: the configurations, then the many-connections rows."""
+    return [k for k in ORDER if k in summary] + [k + WIDE_SUFFIX for k in WIDE if k + WIDE_SUFFIX in summary]
+
+
+def title(report: Report, key: str) -> str:
+    return report.titles.get(key) or TITLES.get(key, key)
+
+
 def ratios(report: Report) -> List[Ratio]:
     s = report.summary
     rows: List[Ratio] = []
-    if "stack" in s and "gunicorn" in s:
-        r = ratio(s["stack"].rps, s["gunicorn"].rps)
-        rows.append(("stack / gunicorn alone, req/s", r, f">= {TARGET_VS_GUNICORN_RPS}", r >= TARGET_VS_GUNICORN_RPS))
-        r = ratio(s["stack"].p99_ms, s["gunicorn"].p99_ms)
-        rows.append(("stack / gunicorn alone, p99", r, f"<= {TARGET_VS_GUNICORN_P99}", r <= TARGET_VS_GUNICORN_P99))
+
+    def cpu(key: str) -> float:
+        value = s[key].cpu_ms_per_1k
+        return value if value is not None else float("nan")
+
+    if "stack" in s and "gunicorn-log" in s:
+        r = ratio(s["stack"].rps, s["gunicorn-log"].rps)
+        rows.append(("logs on: stack / gunicorn alone, req/s", r, f">= {TARGET_LOGS_ON_RPS}", r >= TARGET_LOGS_ON_RPS))
+        r = ratio(s["stack"].p99_ms, s["gunicorn-log"].p99_ms)
+        rows.append(("logs on: stack / gunicorn alone, p99", r, f"<= {TARGET_LOGS_ON_P99}", r <= TARGET_LOGS_ON_P99))
+    if "stack-nolog" in s and "gunicorn" in s:
+        r = ratio(s["stack-nolog"].rps, s["gunicorn"].rps)
+        rows.append(("logs off: stack / gunicorn alone, req/s", r, f">= {TARGET_LOGS_OFF_RPS}", r >= TARGET_LOGS_OFF_RPS))
+        rows.append(("logs off: stack / gunicorn alone, p99", ratio(s["stack-nolog"].p99_ms, s["gunicorn"].p99_ms), "", True))
+    if "bare" in s:
+        if "stack-nolog" in s:
+            r = ratio(cpu("stack-nolog"), cpu("bare"))
+            rows.append(("CPU per request, logs off: stack / bare proxy", r, f"<= {TARGET_CPU_VS_BARE}", r <= TARGET_CPU_VS_BARE))
+        if "stack" in s:
+            rows.append(("CPU per request: stack (access log on) / bare proxy", ratio(cpu("stack"), cpu("bare")), "", True))
+        if "gunicorn" in s:
+            rows.append(("logs off: bare proxy / gunicorn alone, req/s", ratio(s["bare"].rps, s["gunicorn"].rps), "", True))
+    wide_stack, wide_gunicorn = "stack" + WIDE_SUFFIX, "gunicorn-log" + WIDE_SUFFIX
+    if wide_stack in s and wide_gunicorn in s:
+        r = ratio(s[wide_stack].rps, s[wide_gunicorn].rps)
+        errors = s[wide_stack].non2xx + s[wide_stack].socket_errors
+        rows.append(
+            (f"{report.args.get('wide_connections', 1000):,} connections: stack / gunicorn alone, req/s (stack errors: {errors})",
+             r, f">= {TARGET_WIDE_RPS}, 0 errors", r >= TARGET_WIDE_RPS and errors == 0)
+        )  # fmt: skip
     if "stack" in s and "seed" in s:
         r = ratio(s["stack"].rps, s["seed"].rps)
         rows.append(("stack / seed, req/s", r, f">= {TARGET_VS_SEED_RPS}", r >= TARGET_VS_SEED_RPS))
     if "stack" in s and "nginx" in s:
-        r = ratio(s["stack"].rps, s["nginx"].rps)
-        rows.append(("stack / nginx alone, req/s", r, "(the ceiling)", True))
+        rows.append(("stack / nginx alone, req/s (the ceiling)", ratio(s["stack"].rps, s["nginx"].rps), "", True))
     return rows
+
+
+def fmt_ms(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def percent_range(values: List[float]) -> str:
+    return f"{min(values):.0%}-{max(values):.0%}" if values else "n/a"
 
 
 def render_markdown(report: Report) -> str:
     m, s, v = report.machine, report.summary, report.versions
+    keys = row_keys(s)
+    others = [x for k in keys for x in s[k].other_load_all]
     lines = [
         f"Measured {report.date} on {m.nproc} CPUs ({m.cpu}), Docker {m.docker}, {m.wrk}; "
         f"image `{report.image}` (Python {v['python']}, aiohttp {v['aiohttp']}, "
         f"gunicorn {v['gunicorn']}, {v['nginx']}), {report.workers} gunicorn workers everywhere.",
         "",
         f"Load: `wrk -t{report.threads} -c{report.connections} -d{report.duration:g}s --latency` on 127.0.0.1 (host networking), "
-        f"the configurations alternated round by round, {report.rounds_count} rounds after a {report.warmup:g} s warm-up each; "
-        f"medians. Load average before the run: {' '.join(m.loadavg_before)}.",
+        f"every row alternated round by round, {report.rounds_count} rounds after a {report.warmup:g} s warm-up each; "
+        f"medians; ratios against the baselines of the same run. The machine was shared: other processes used "
+        f"{percent_range(others)} of the CPUs during the rounds (last column, median per row; load average "
+        f"{' '.join(m.loadavg_before)} before the run).",
         "",
-        "| Configuration | req/s | p50 | p99 | non-2xx | socket errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Configuration | req/s | p50 | p99 | errors (non-2xx / socket) | CPU ms per 1,000 requests | other load |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for key in ORDER:
-        if key in s:
-            r = s[key]
-            lines.append(f"| {TITLES[key]} | {r.rps:,.0f} | {r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms | {r.non2xx} | {r.socket_errors} |")
+    for key in keys:
+        r = s[key]
+        lines.append(
+            f"| {title(report, key)} | {r.rps:,.0f} | {r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms | {r.non2xx} / {r.socket_errors} "
+            f"| {fmt_ms(r.cpu_ms_per_1k)} | {'' if r.other_load is None else f'{r.other_load:.0%}'} |"
+        )
+    lines += [
+        "",
+        "CPU ms per 1,000 requests by process (`/proc/PID/stat` of each process of the container, the container's "
+        "containerd-shim and dockerd, before and after each round; medians over the rounds, so a row need not add up "
+        "to its total above; dockerd also serves the machine's other containers):",
+        "",
+        "| Configuration | " + " | ".join(ROLE_TITLES[r] for r in ROLES) + " |",
+        "|---|" + "---:|" * len(ROLES),
+    ]
+    for key in keys:
+        by_role = s[key].cpu_ms_per_1k_by_role
+        lines.append(f"| {title(report, key)} | " + " | ".join(fmt_ms(by_role.get(r)) for r in ROLES) + " |")
     lines += ["", "| Ratio | value | target | |", "|---|---:|---|---|"]
     for name, value, target, ok in ratios(report):
-        lines.append(f"| {name} | {value:.2f} | {target} | {verdict(ok) if target[0] in '<>' else ''} |")
+        lines.append(f"| {name} | {value:.2f} | {target} | {verdict(ok) if target else ''} |")
     st = report.stack_extras
     if st:
         over = (st.image_bytes - st.base_bytes) / 1e6
@@ -85,8 +148,12 @@ def render_markdown(report: Report) -> str:
         "",
         "![requests per second and p99 latency per configuration](benchmarks/results/latest.png)",
         "",
-        "The stack's access log is on (its default), so nginx writes one line per request to the container's output. "
-        "Configurations: `benchmarks/containers.py`; the seed's is in `benchmarks/seed/`.",
+        "Access logs: the stack's nginx writes its `main` line per request to the container's output; gunicorn alone "
+        "with its access log writes a line of the same fields (no request id) to stdout, also through Docker's log "
+        "driver. The bare proxy is the stack's image and runtime with a minimal `/app/nginx.conf` (one worker, "
+        f"upstream keep-alive, no log, no extra headers); nginx alone answers `return 200` with "
+        f"{report.nginx_alone_workers or '1'} worker(s), as many as the stack's nginx. "
+        "Configurations: `benchmarks/containers.py`; every round in the JSON next to this file.",
         f"Command: `{report.command}`",
     ]
     return "\n".join(lines) + "\n"
@@ -103,8 +170,9 @@ def render_png(report: Report, path: Path) -> bool:
         return False
     s = report.summary
     keys = [k for k in ORDER if k in s]
-    names = [TITLES[k].split(" (")[0] for k in keys]
-    colors = {"stack": "#1f77b4", "seed": "#d62728", "gunicorn": "#2ca02c", "nginx": "#7f7f7f"}
+    names = [k.replace("-", "\n") for k in keys]
+    palette = {"stack": "#1f77b4", "stack-nolog": "#6baed6", "bare": "#9467bd", "gunicorn": "#2ca02c", "gunicorn-log": "#98df8a"}
+    colors = {k: palette.get(k, "#7f7f7f") for k in keys}
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     bars = left.bar(names, [s[k].rps for k in keys], color=[colors[k] for k in keys])
     left.bar_label(bars, labels=[f"{s[k].rps:,.0f}" for k in keys], fontsize=8)
@@ -127,13 +195,19 @@ def render_png(report: Report, path: Path) -> bool:
 def print_report(report: Report) -> None:
     s = report.summary
     print()
-    print(f"{'configuration':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}  rounds")
-    for key in ORDER:
-        if key in s:
-            r = s[key]
-            print(
-                f"{TITLES[key]:<34} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non2xx:>8} {r.socket_errors:>7}  {r.rps_all}"
-            )
+    print(f"{'row':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7} {'cpu/1k':>7} {'other':>6}  rounds")
+    for key in row_keys(s):
+        r = s[key]
+        cpu = "" if r.cpu_ms_per_1k is None else f"{r.cpu_ms_per_1k:.1f}"
+        other = "" if r.other_load is None else f"{r.other_load:.0%}"
+        print(
+            f"{key:<18} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non2xx:>8} {r.socket_errors:>7} {cpu:>7} {other:>6}  {r.rps_all}"
+        )
+    print()
+    print(f"{'cpu ms/1k by process':<18} " + " ".join(f"{role[:12]:>12}" for role in ROLES))
+    for key in row_keys(s):
+        by_role = s[key].cpu_ms_per_1k_by_role
+        print(f"{key:<18} " + " ".join(f"{fmt_ms(by_role.get(role)):>12}" for role in ROLES))
     st = report.stack_extras
     if st:
         print()
@@ -145,8 +219,8 @@ def print_report(report: Report) -> None:
         )
     print()
     for name, value, target, ok in ratios(report):
-        flag = "" if target[0] not in "<>" else ("  ok" if ok else "  MISSED")
-        print(f"{name:<32} {value:6.2f}   target {target}{flag}")
+        flag = "" if not target else ("  ok" if ok else "  MISSED")
+        print(f"{name:<60} {value:6.2f}   {('target ' + target) if target else ''}{flag}")
 
 
 def write_raw(data: object, out: Path, stamp: str, prefix: str = "") -> Path:
@@ -158,10 +232,13 @@ def write_raw(data: object, out: Path, stamp: str, prefix: str = "") -> Path:
     return path
 
 
-def write_latest(report: Report, out: Path) -> List[Path]:
-    """latest.md (the README's benchmark section, scripts/readme.py copies it) and latest.png."""
-    written = [out / "latest.md"]
-    written[0].write_text(render_markdown(report))
-    if render_png(report, out / "latest.png"):
-        written.append(out / "latest.png")
+def write_latest(report: Report, out: Path, name: str = "latest") -> List[Path]:
+    """NAME.md (latest.md: the README's benchmark section, scripts/readme.py copies it), NAME.json (the whole run)
+    and NAME.png."""
+    written = [out / f"{name}.md", out / f"{name}.json"]
+    text = render_markdown(report)
+    written[0].write_text(text if name == "latest" else text.replace("results/latest.png", f"results/{name}.png"))
+    written[1].write_text(json.dumps(report.to_json(), indent=1) + "\n")
+    if render_png(report, out / f"{name}.png"):
+        written.append(out / f"{name}.png")
     return written

@@ -26,6 +26,7 @@ class Measurement:
     errors: Dict[str, int]  # wrk's socket errors by kind
     text: str  # wrk's own report
     cpu_s: Dict[str, float] = field(default_factory=dict)  # container, dockerd, shim, wrk, host: CPU seconds in the run
+    cpu_by_role: Dict[str, float] = field(default_factory=dict)  # CPU seconds by process role (measure.ROLES) in the run
     other_cpu_frac: Optional[float] = None  # share of the CPUs other processes used meanwhile
     attempts: int = 1
 
@@ -43,6 +44,8 @@ class Summary:
     cpu_ms_per_1k: Optional[float] = None  # container + dockerd + shim CPU per 1000 requests: where the time goes
     log_path_ms_per_1k: Optional[float] = None  # dockerd + shim alone: the container's output
     other_load: Optional[float] = None
+    cpu_ms_per_1k_by_role: Dict[str, float] = field(default_factory=dict)  # medians over the rounds, role by role
+    other_load_all: List[float] = field(default_factory=list)  # share of the CPUs other processes used, round by round
 
 
 @dataclass
@@ -91,6 +94,8 @@ class Report:
     targets: List[Dict[str, Any]]
     seed_image_id: Optional[str] = None
     stack_extras: Optional[StackExtras] = None
+    titles: Dict[str, str] = field(default_factory=dict)  # configuration key -> what it is
+    nginx_alone_workers: str = ""
 
     def to_json(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
