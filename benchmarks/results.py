@@ -99,3 +99,13 @@ class Report:
 
     def to_json(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> Report:
+        """A report read back from its JSON (results/NAME.json), to compare runs."""
+        d = dict(data)
+        d["machine"] = Machine(**d["machine"])
+        d["summary"] = {k: Summary(**v) for k, v in d["summary"].items()}
+        d["rounds"] = {k: [Measurement(**m) for m in v] for k, v in d["rounds"].items()}
+        d["stack_extras"] = StackExtras(**d["stack_extras"]) if d.get("stack_extras") else None
+        return cls(**d)

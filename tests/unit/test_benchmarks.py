@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from benchmarks.cli import parse_args
+from benchmarks.compare import render_comparison
 from benchmarks.containers import GUNICORN_ACCESS_FORMAT, Target, bare_nginx_conf, gunicorn_target, wide_target
 from benchmarks.measure import Proc, mib, parse_stat, role_cpu_s, role_of, summarize
 from benchmarks.process import BenchError
@@ -179,3 +180,18 @@ def test_the_raw_report_is_json() -> None:
 
 def test_docker_stats_memory_units() -> None:
     assert [mib("80.5MiB"), mib("1GiB"), mib("512KiB")] == [80.5, 1024, 0.5]
+
+
+def test_a_run_read_back_from_its_json_compares_with_another_process_by_process() -> None:
+    before = report(
+        {"stack": [measurement(500, 4000, cpu_ms_per_1k=120, by_role={"nginx": 40.0})], "gunicorn-log": [measurement(1000, 2000)]}
+    )
+    after = report(
+        {"stack": [measurement(900, 2000, cpu_ms_per_1k=60, by_role={"nginx": 20.0})], "gunicorn-log": [measurement(1000, 2000)]}
+    )
+    again = Report.from_json(json.loads(json.dumps(before.to_json())))
+    assert again.summary["stack"] == before.summary["stack"] and again.rounds["stack"][0] == before.rounds["stack"][0]
+    text = render_comparison(again, after, "a6db948", "HEAD")
+    assert "| logs on: stack / gunicorn alone, req/s | 0.50 | 0.90 | >= 0.8 met |" in text
+    assert "| nginx (master + workers) | 40.0 | 20.0 | 0.50x |" in text
+    assert "| **total** (container + log path) | 120.0 | 60.0 | 0.50x |" in text
