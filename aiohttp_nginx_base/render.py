@@ -140,6 +140,14 @@ def nginx_user(s: Settings, host: Host) -> Optional[str]:
     return user
 
 
+def app_user(s: Settings, host: Host) -> Optional[str]:
+    """The user gunicorn's workers (and so the app) switch to: APP_USER when the stack runs as root and it names
+    another user; None (unset, root itself, or a stack that is not root) leaves them the stack's user."""
+    if not host.is_root or not s.app_user or s.app_user == host.root_name:
+        return None
+    return s.app_user
+
+
 def _nginx_log(target: Optional[str], stream: str, output_pid: Optional[int], log_format: str = "main") -> str:
     """nginx's log directive argument. `-` writes straight to the output of `output_pid` (the
     stack's PID 1) rather than through supervisord, which would relay every line in Python."""
@@ -224,6 +232,8 @@ def gunicorn_settings(s: Settings, host: Host) -> Dict[str, Any]:
         "worker_tmp_dir": "/dev/shm" if host.shm_writable else str(s.runtime_dir / "run"),
         "control_socket_disable": True,
         "user_conf": str(s.gunicorn_conf) if s.gunicorn_conf else None,
+        # APP_USER: gunicorn_conf.py's post_fork switches each worker to it
+        "app_user": app_user(s, host),
         # a worker that switched to APP_USER cannot signal the arbiter: the arbiter stops itself when this appears
         "app_load_failure": str(s.runtime_dir / runfiles.REPORTS / runfiles.LOAD_FAILURE),
         # supervisord hides FORWARDED_ALLOW_IPS from gunicorn (see supervisord.conf.j2); the app gets it back

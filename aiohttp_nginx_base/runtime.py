@@ -52,11 +52,9 @@ def prepare(s: Settings, host: Host) -> None:
 
 def workers_user(s: Settings, host: Host) -> Optional[pwd.struct_passwd]:
     """APP_USER, when the stack runs as root and it names another user: the user gunicorn's workers (and so
-    the app) switch to (worker.drop_to_app_user). None: they stay the stack's user."""
-    if not host.is_root or not s.app_user:
-        return None
-    entry = pwd.getpwnam(s.app_user)  # settings.load checked that it exists
-    return entry if entry.pw_uid != 0 else None
+    the app) switch to (gunicorn_conf.py's post_fork). None: they stay the stack's user."""
+    name = render.app_user(s, host)
+    return pwd.getpwnam(name) if name else None  # settings.load checked that it exists
 
 
 def check_workers_reach(s: Settings, host: Host) -> None:

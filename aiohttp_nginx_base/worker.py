@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pwd
 import signal
 import socket
 import struct
@@ -341,9 +340,11 @@ class Worker(GunicornWebWorker):
     # the AppRunner aiohttp's `_run` serves, when built here (behind nginx: _kept_runner)
     _runner: Optional[web.AppRunner] = None
 
-    def init_process(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # in gunicorn's arbiter, before the fork: as the stack's user
         self._take_what_root_has()
-        self._dropped = drop_to_app_user(self, os.environ)
+
+    def init_process(self) -> None:
         # taken before the app loads, so a save made while it loads is not missed
         self._watched = app_files(os.getcwd()) if self.cfg.reload else {}
         if uvloop is None:
@@ -355,8 +356,12 @@ class Worker(GunicornWebWorker):
         super(GunicornWebWorker, self).init_process()
 
     def _take_what_root_has(self) -> None:
-        """Before APP_USER's privileges: read this start's proof (RUNTIME_DIR/run, readable by the stack's user
-        alone) and see whether gunicorn's socket is open to nginx's workers' group (then NginxPeers guards it)."""
+        """In the arbiter, before the worker switches to APP_USER (gunicorn_conf.py's post_fork): read this start's
+        proof (RUNTIME_DIR/run, readable by the stack's user alone), see whether gunicorn's socket is open to nginx's
+        workers' group (then NginxPeers guards it), and load what the worker imports later while the stack's user
+        can read it (a Python under /root)."""
+        from . import settings  # noqa: F401
+
         self._proof_secret: Optional[str] = None
         self._nginx_peers: Optional[NginxPeers] = None
         unix = [s for s in self.sockets if s.family == socket.AF_UNIX]
@@ -422,11 +427,20 @@ class Worker(GunicornWebWorker):
             if shown:
                 self.log.error("the app failed to %s:\n%s", error.stage, shown.rstrip("\n"))
             self._stop_the_arbiter()
-        if not getattr(self, "_dropped", False):
+        if self._may_signal_the_arbiter():
             self._wait_for_the_halt()
         # else (APP_USER) the worker may not signal root's arbiter: it leaves now, and the arbiter, finding the
         # reason as the worker exits (gunicorn_conf.py's child_exit), stops itself
         self.exit_code = 0
+
+    def _may_signal_the_arbiter(self) -> bool:
+        try:
+            os.kill(self.ppid, 0)
+        except PermissionError:
+            return False
+        except OSError:
+            pass
+        return True
 
     def _stop_the_arbiter(self) -> None:
         if os.getppid() == self.ppid:
@@ -726,35 +740,6 @@ def aiohttp_runner(worker: GunicornWebWorker, app: web.Application) -> web.AppRu
     )
     serve_through_the_stack(runner, handler_class_for(worker))
     return runner
-
-
-def app_user(env: Mapping[str, str]) -> Optional[pwd.struct_passwd]:
-    """APP_USER's entry when this (root) worker is to switch to it; None: stay (not root, unset, or root itself)."""
-    name = env.get("APP_USER", "").strip()
-    if os.geteuid() != 0 or not name:
-        return None
-    entry = pwd.getpwnam(name)  # the stack checked that it exists
-    return entry if entry.pw_uid != 0 else None
-
-
-def drop_to_app_user(worker: GunicornWebWorker, env: Mapping[str, str]) -> bool:
-    """APP_USER: a worker of a stack that runs as root switches to that user before it loads the app, for good
-    (its groups are the user's own: root's supplementary groups go too). gunicorn's arbiter keeps root, and
-    its socket stays the stack's: nginx's workers connect, the worker accepts on what it inherited.
-    Not gunicorn's own `user`/`group`: they keep root's supplementary groups, and would hand the socket to
-    the app's group, which nginx's workers are not in."""
-    entry = app_user(env)
-    if entry is None:
-        return False
-    # what the worker imports later is loaded now, while the stack's user can read it (a Python under /root)
-    from . import settings  # noqa: F401
-    # gunicorn's heartbeat file, made by the arbiter: the worker touches it with explicit times (owner only)
-    os.fchown(worker.tmp.fileno(), entry.pw_uid, entry.pw_gid)
-    os.initgroups(entry.pw_name, entry.pw_gid)
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
-    os.environ.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
-    return True
 
 
 def retire_seconds(graceful_timeout: float) -> float:

@@ -618,6 +618,18 @@ def test_app_user_runs_the_app_without_roots_privileges_and_a_failed_load_still_
     assert failed.output.count("Traceback (most recent call last):") == 1, failed.output
 
 
+@needs_root
+def test_app_user_holds_for_another_worker_class_too(open_dir: Path, stacks: List[HostStack]) -> None:
+    nobody = pwd.getpwnam("nobody")
+    app_dir = open_dir / "app"
+    shutil.copytree(APPS / "trust", app_dir)
+    env = {"RUNTIME_DIR": str(open_dir / "runtime"), "APP_USER": "nobody", "WORKER_CLASS": "aiohttp.GunicornWebWorker"}
+    stack = start_stack(app_dir, env)
+    stacks.append(stack)
+    stack.wait_ready()
+    assert get_json(stack.port, "/ids")["euid"] == nobody.pw_uid
+
+
 def test_app_user_that_does_not_exist_is_refused_with_one_line(app_env: Dict[str, str], tmp_path: Path) -> None:
     result = cli(["check"], {**app_env, "RUNTIME_DIR": str(tmp_path / "rt"), "APP_USER": "no-such-user"})
     assert result.returncode == 2, result

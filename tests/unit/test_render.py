@@ -666,3 +666,15 @@ def test_the_address_pattern_takes_nothing_else(text: str) -> None:
 
     if re.fullmatch(f"{render.IPV4}|{render.IPV6}", text):
         ipaddress.ip_address(text)  # raises for anything that is not an address
+
+
+def test_app_user_is_switched_to_only_by_a_root_stack_and_never_to_root(app_dir: Path, conf_dir: Path, tmp_path: Path) -> None:
+    root = replace(HOST, uid=0)
+    s = make(app_dir, conf_dir, APP_USER="nobody")
+    assert render.app_user(s, root) == "nobody"
+    assert render.app_user(s, replace(HOST, uid=1000)) is None  # --user: nothing to switch from
+    assert render.app_user(make(app_dir, conf_dir, APP_USER=root.root_name), root) is None  # opted back in
+    assert render.app_user(make(app_dir, conf_dir), root) is None
+    # gunicorn's config module installs the hooks that switch and that stop on a failed load, whatever WORKER_CLASS
+    cfg = gunicorn_sees(s, tmp_path)
+    assert cfg.post_fork.__module__ != "gunicorn.config" and cfg.child_exit.__module__ != "gunicorn.config"

@@ -643,16 +643,6 @@ def test_a_socket_shared_with_another_group_is_detected(tmp_path: Any) -> None:
     assert worker.shared_socket(str(run_dir / "gunicorn.sock")) == (os.stat(run_dir).st_gid != os.getegid())
 
 
-def test_app_user_is_switched_to_only_by_a_root_worker_and_never_to_root() -> None:
-    import os
-    import pwd
-
-    root = pwd.getpwuid(0).pw_name
-    assert worker.app_user({}) is None and worker.app_user({"APP_USER": root}) is None
-    other = worker.app_user({"APP_USER": "nobody"})
-    assert (other.pw_name if other else None) == ("nobody" if os.geteuid() == 0 else None)
-
-
 def test_a_runner_the_apps_factory_made_serves_through_the_stack_too() -> None:
     class Own(web.AppRunner):
         pass
