@@ -59,6 +59,23 @@ class Capacity:
     backlog: int  # gunicorn's unix socket and nginx's listening port
 
 
+def connection_target(memory_limit: Optional[int]) -> int:
+    """The connections all nginx workers together are sized for: TOTAL_CONNECTIONS, or what a memory limit holds."""
+    if memory_limit is None:
+        return TOTAL_CONNECTIONS
+    return max(MIN_CONNECTIONS, min(TOTAL_CONNECTIONS, int(memory_limit * MEMORY_SHARE) // NGINX_BYTES_PER_CONNECTION))
+
+
+def nginx_workers(open_files: int, usable_cpus: int, memory_limit: Optional[int]) -> int:
+    """NGINX_WORKER_PROCESSES=auto: the fewest workers that hold the connection target under the open-file limit
+    (each worker has its own), at most one per usable CPU. A second worker costs every request (measured ~17 us and
+    most of the p99 on two CPUs, benchmarks/tuning.md): with Docker's usual limit of 1,048,576 files one worker holds
+    the whole target; at 20,000 files it takes four, so two CPUs keep two."""
+    per_worker = max(MIN_CONNECTIONS, min(open_files - NGINX_RESERVED_FILES, TOTAL_CONNECTIONS))
+    needed = -(-connection_target(memory_limit) // per_worker)  # ceiling division
+    return max(1, min(usable_cpus, needed))
+
+
 def nginx_connections(open_files: int, nginx_workers: int, memory_limit: Optional[int]) -> int:
     """`worker_connections` for each of `nginx_workers`."""
     workers = max(1, nginx_workers)

@@ -146,9 +146,10 @@ class Settings:
         "NGINX_WORKER_PROCESSES",
         "auto",
         IntOrAuto(1, 1024),
-        "nginx worker processes; `auto` uses the usable CPUs of the container (each has its own listening socket).",
+        "nginx worker processes; `auto`: the fewest that hold the connection target under the open-file limit (one with "
+        "Docker's usual 1,048,576 files), at most one per usable CPU of the container. Each has its own listening socket.",
         "nginx",
-        resolved='`auto` becomes the usable CPUs',
+        resolved="`auto` becomes the fewest workers that hold the connections, at most the usable CPUs",
     )
     nginx_worker_connections: int = variable(
         "NGINX_WORKER_CONNECTIONS",
@@ -584,7 +585,7 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
     )
     nginx_workers = parsed["NGINX_WORKER_PROCESSES"]
     if nginx_workers == "auto":
-        nginx_workers = worker_count(usable, 1.0, None, minimum=1)
+        nginx_workers = capacity.nginx_workers(machine.open_files, usable, machine.memory)
     derived = capacity.derive(machine.open_files, nginx_workers, machine.memory, machine.somaxconn)
     connections = parsed["NGINX_WORKER_CONNECTIONS"] or derived.nginx_worker_connections
     client_rate = parsed["NGINX_CLIENT_RATE"]

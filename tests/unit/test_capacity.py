@@ -39,6 +39,30 @@ def test_a_memory_limit_bounds_nginx_connections() -> None:
     assert small.nginx_worker_connections * 2 * capacity.NGINX_BYTES_PER_CONNECTION <= 256 * MIB * capacity.MEMORY_SHARE
 
 
+@pytest.mark.parametrize(
+    ("open_files", "cpus", "memory", "expected"),
+    [
+        (1048576, 8, None, 1),  # Docker's usual limit: one worker holds the whole target
+        (20000, 2, None, 2),  # this machine: four would be needed, two CPUs cap it
+        (20000, 16, None, 4),
+        (1024, 2, None, 2),
+        (20000, 8, 256 * MIB, 1),  # a memory limit lowers the target to what one worker holds
+    ],
+)
+def test_auto_nginx_workers_are_the_fewest_that_hold_the_connection_target(
+    open_files: int, cpus: int, memory: Optional[int], expected: int
+) -> None:
+    assert capacity.nginx_workers(open_files, cpus, memory) == expected
+
+
+@given(st.integers(1, 2**21), st.integers(1, 256), st.one_of(st.none(), st.integers(1, 2**40)))
+def test_auto_nginx_workers_hold_the_target_or_use_every_cpu(open_files: int, cpus: int, memory: Optional[int]) -> None:
+    workers = capacity.nginx_workers(open_files, cpus, memory)
+    assert 1 <= workers <= cpus
+    held = workers * derive(open_files, workers, memory, 4096).nginx_worker_connections
+    assert workers == cpus or held >= capacity.connection_target(memory) or held >= workers * capacity.MIN_CONNECTIONS
+
+
 def test_tiny_limits_keep_a_floor() -> None:
     c = derive(open_files=256, nginx_workers=4, memory_limit=16 * MIB, somaxconn=128)
     assert c.nginx_worker_connections == capacity.MIN_CONNECTIONS

@@ -169,10 +169,23 @@ def test_computed_worker_count_stays_within_its_bounds(cpus: int, per_core: floa
     assert more >= workers  # more CPUs never means fewer workers
 
 
-@pytest.mark.parametrize("cpus", [1, 2, 3, 8])
-def test_nginx_worker_processes_auto_is_the_usable_cpu_count(app_dir: Path, cpus: int) -> None:
-    s = load(env_for(app_dir, NGINX_WORKER_PROCESSES="auto"), cpu_count=lambda: cpus)
-    assert s.nginx_worker_processes == cpus
+@pytest.mark.parametrize(
+    ("cpus", "open_files", "expected"),
+    [
+        (8, 1048576, 1),  # Docker's usual limit: one worker holds every connection
+        (2, 20000, 2),  # 65,536 connections need four workers of 19,936: the CPUs cap it
+        (8, 20000, 4),
+        (1, 20000, 1),
+        (3, 33000, 2),
+    ],
+)
+def test_nginx_worker_processes_auto_is_the_fewest_that_hold_the_connections(
+    app_dir: Path, cpus: int, open_files: int, expected: int
+) -> None:
+    machine = dataclasses.replace(gather(), usable_cpus=cpus, limits=Limits(open_files=open_files, memory=None, somaxconn=4096))
+    s = load(env_for(app_dir, NGINX_WORKER_PROCESSES="auto"), host=machine)
+    assert s.nginx_worker_processes == expected
+    assert s.nginx_worker_processes * s.nginx_worker_connections >= min(65536, expected * (open_files - 64))
 
 
 def test_explicit_nginx_worker_processes_ignore_the_cpu_count(app_dir: Path) -> None:
