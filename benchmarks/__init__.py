@@ -1,4 +1,5 @@
-"""Benchmarks of the aiohttp-nginx image: the stack against the seed, gunicorn alone and nginx alone.
+"""Benchmarks of the aiohttp-nginx image, like for like: the stack against gunicorn alone with and without access
+logs, against the same workers behind a minimal nginx (the bare proxy) and nginx alone; CPU by process.
 
 Run from the repository: ``benchmarks/run.sh [--help]`` (or ``python -m benchmarks``); tuning experiments:
 ``python -m benchmarks.tune --list``. One module per concern:
@@ -8,5 +9,5 @@ Run from the repository: ``benchmarks/run.sh [--help]`` (or ``python -m benchmar
 - ``measure``: one measurement, rounds of them, start-up time and idle memory, the machine
 - ``results``: the typed results (Measurement, Summary, StackExtras, Machine, Report)
 - ``report``: the report written out (raw JSON, the README section, the chart, the terminal)
-- ``cli``: the command; ``tune``: the tuning experiments
+- ``cli``: the command; ``tune``: the tuning experiments; ``compare``: two runs side by side (before / after)
 """

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Benchmark the aiohttp-nginx image against the seed's config, gunicorn alone and
-# nginx alone; results in benchmarks/results/. Flags: benchmarks/run.sh --help
+# Benchmark the aiohttp-nginx image like for like against gunicorn alone (access logs on
+# and off), a bare nginx proxy and nginx alone; results in benchmarks/results/.
+# Flags: benchmarks/run.sh --help
 # Python: $PYTHON, else the repository's .venv, else python3 (matplotlib draws the chart;
 # the test kit, pytest-aiohttp-nginx, runs the containers).
 set -eu
