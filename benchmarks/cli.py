@@ -127,6 +127,13 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         default=",".join(DEFAULT),
         help=f"configurations to load, comma-separated, of {','.join(ORDER)} (default {','.join(DEFAULT)})",
     )
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="add another image's stack, with and without its access log, as rows of the same run (repeatable; before/after)",
+    )
     p.add_argument("--name", default="latest", help="results/NAME.md, .json, .png (default latest: the README's section)")
     p.add_argument(
         "--stack-env",
@@ -233,6 +240,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 session.targets.append(by_key["nginx"])
                 print(f"nginx: up on 127.0.0.1:{by_key['nginx'].port} in {start(by_key['nginx']):.2f} s", flush=True)
             rows = [by_key[k] for k in ORDER if k in by_key]
+            for number, other in enumerate(args.also, 1):
+                other_id = image_id(other)
+                for key, env, what in (
+                    (f"also{number}", stack_env, "defaults"),
+                    (f"also{number}-nolog", {**stack_env, **LOG_OFF}, "`ACCESS_LOG=off`"),
+                ):
+                    target = stack_target(other_id, args.workers, env, key, f"stack of `{other}`, {what}")
+                    session.targets.append(target)
+                    print(f"{key} ({other}): up on 127.0.0.1:{target.port} in {start(target):.2f} s", flush=True)
+                    rows.append(target)
             if args.wide_connections:
                 rows += [wide_target(by_key[k], args.wide_connections) for k in WIDE if k in by_key]
             print(f"load: {args.rounds} rounds x {len(rows)} rows x ({args.warmup:g} s warm-up + {args.duration:g} s)", flush=True)

@@ -35,7 +35,8 @@ def verdict(ok: bool) -> str:
 
 def row_keys(summary: Dict[str, Summary]) -> List[str]:
     """The rows of a run in report order: the configurations, then the many-connections rows."""
-    return [k for k in ORDER if k in summary] + [k + WIDE_SUFFIX for k in WIDE if k + WIDE_SUFFIX in summary]
+    wide = [k + WIDE_SUFFIX for k in WIDE if k + WIDE_SUFFIX in summary]
+    return [k for k in ORDER if k in summary] + [k for k in summary if k not in ORDER and k not in wide] + wide
 
 
 def title(report: Report, key: str) -> str:
@@ -75,6 +76,20 @@ def ratios(report: Report) -> List[Ratio]:
             (f"{report.args.get('wide_connections', 1000):,} connections: stack / gunicorn alone, req/s (stack errors: {errors})",
              r, f">= {TARGET_WIDE_RPS}, 0 errors", r >= TARGET_WIDE_RPS and errors == 0)
         )  # fmt: skip
+    for key in [k for k in s if k.startswith("also") and not k.endswith("-nolog")]:
+        # another image's stack in the same run (--also): the same judgements, its rows named by its image
+        name = report.titles.get(key, key).split(",")[0]
+        if "gunicorn-log" in s:
+            r = ratio(s[key].rps, s["gunicorn-log"].rps)
+            rows.append((f"logs on: {name} / gunicorn alone, req/s", r, f">= {TARGET_LOGS_ON_RPS}", r >= TARGET_LOGS_ON_RPS))
+            r = ratio(s[key].p99_ms, s["gunicorn-log"].p99_ms)
+            rows.append((f"logs on: {name} / gunicorn alone, p99", r, f"<= {TARGET_LOGS_ON_P99}", r <= TARGET_LOGS_ON_P99))
+        if key + "-nolog" in s and "gunicorn" in s:
+            r = ratio(s[key + "-nolog"].rps, s["gunicorn"].rps)
+            rows.append((f"logs off: {name} / gunicorn alone, req/s", r, f">= {TARGET_LOGS_OFF_RPS}", r >= TARGET_LOGS_OFF_RPS))
+        if key + "-nolog" in s and "bare" in s:
+            r = ratio(cpu(key + "-nolog"), cpu("bare"))
+            rows.append((f"CPU per request, logs off: {name} / bare proxy", r, f"<= {TARGET_CPU_VS_BARE}", r <= TARGET_CPU_VS_BARE))
     if "stack" in s and "seed" in s:
         r = ratio(s["stack"].rps, s["seed"].rps)
         rows.append(("stack / seed, req/s", r, f">= {TARGET_VS_SEED_RPS}", r >= TARGET_VS_SEED_RPS))
@@ -169,7 +184,7 @@ def render_png(report: Report, path: Path) -> bool:
         print("matplotlib is not installed: no chart (pip install matplotlib)", file=sys.stderr)
         return False
     s = report.summary
-    keys = [k for k in ORDER if k in s]
+    keys = [k for k in row_keys(s) if not k.endswith(WIDE_SUFFIX)]
     names = [k.replace("-", "\n") for k in keys]
     palette = {"stack": "#1f77b4", "stack-nolog": "#6baed6", "bare": "#9467bd", "gunicorn": "#2ca02c", "gunicorn-log": "#98df8a"}
     colors = {k: palette.get(k, "#7f7f7f") for k in keys}

@@ -12,7 +12,7 @@ from benchmarks.compare import render_comparison
 from benchmarks.containers import GUNICORN_ACCESS_FORMAT, Target, bare_nginx_conf, gunicorn_target, wide_target
 from benchmarks.measure import Proc, mib, parse_stat, role_cpu_s, role_of, summarize
 from benchmarks.process import BenchError
-from benchmarks.report import ratios, render_markdown
+from benchmarks.report import ratios, render_markdown, row_keys
 from benchmarks.results import Machine, Measurement, Report, StackExtras
 
 
@@ -195,3 +195,23 @@ def test_a_run_read_back_from_its_json_compares_with_another_process_by_process(
     assert "| logs on: stack / gunicorn alone, req/s | 0.50 | 0.90 | >= 0.8 met |" in text
     assert "| nginx (master + workers) | 40.0 | 20.0 | 0.50x |" in text
     assert "| **total** (container + log path) | 120.0 | 60.0 | 0.50x |" in text
+
+
+def test_another_image_in_the_same_run_is_judged_against_the_same_baselines() -> None:
+    run = report(
+        {
+            "stack": [measurement(900, 1000)],
+            "gunicorn-log": [measurement(1000, 1000)],
+            "stack-nolog": [measurement(900, 1000)],
+            "gunicorn": [measurement(1000, 1000)],
+            "also1": [measurement(500, 3000)],
+            "also1-nolog": [measurement(700, 3000, cpu_ms_per_1k=200)],
+            "stack-wide": [measurement(900, 1000)],
+        }
+    )
+    run.titles = {"also1": "stack of `bench-base:python3.13`, defaults"}
+
+    assert row_keys(run.summary) == ["stack", "gunicorn-log", "stack-nolog", "gunicorn", "also1", "also1-nolog", "stack-wide"]
+    got = {name: (round(value, 2), ok) for name, value, _, ok in ratios(run)}
+    assert got["logs on: stack of `bench-base:python3.13` / gunicorn alone, req/s"] == (0.5, False)
+    assert got["logs off: stack of `bench-base:python3.13` / gunicorn alone, req/s"] == (0.7, False)
