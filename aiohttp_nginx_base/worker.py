@@ -145,10 +145,11 @@ def add_real_client(app: web.Application, secret: Optional[str] = None, retireme
         return app
     make_request = request_factory(app)
     retiring = retirement or Retirement()
+    proof = trust.Proof(secret)
     refuse_compressed = compressed_requests(os.environ) == "refuse"
 
     def make_request_with_client(message: Any, *args: Any, **kwargs: Any) -> web.Request:
-        message, trusted = trust.take_proof(message, secret)
+        message, trusted = proof.take(message)
         if retiring.active:
             message = last_on_its_connection(message)
         if refuse_compressed and message.compression:
