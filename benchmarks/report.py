@@ -247,13 +247,36 @@ def write_raw(data: object, out: Path, stamp: str, prefix: str = "") -> Path:
     return path
 
 
+def render_summary(report: Report) -> str:
+    """The few lines the README states: the judged ratios of this run, and the command that made them."""
+    s = report.summary
+    lines = [
+        f"Measured {report.date}, image `{report.image}`, {report.machine.nproc} CPUs shared with other work "
+        f"(other load {percent_range([x for k in row_keys(s) for x in s[k].other_load_all])} of the CPUs); "
+        f"`wrk -t{report.threads} -c{report.connections}`, {report.rounds_count} alternated rounds, medians, "
+        f"{report.workers} gunicorn workers; every row in [docs/benchmarks.md](docs/benchmarks.md).",
+        "",
+        "| Like for like | value | target | |",
+        "|---|---:|---|---|",
+    ]
+    for name, value, target, ok in ratios(report):
+        if target and not name.startswith("stack / seed"):
+            lines.append(f"| {name} | {value:.2f} | {target} | {verdict(ok)} |")
+    for key in ("stack", "stack-nolog", "bare", "gunicorn-log", "gunicorn"):
+        if key in s and s[key].cpu_ms_per_1k is not None:
+            lines.append(f"| CPU per 1,000 requests, {title(report, key)} | {s[key].cpu_ms_per_1k:.1f} ms |  |  |")
+    lines += ["", f"Command: `{report.command}`"]
+    return "\n".join(lines) + "\n"
+
+
 def write_latest(report: Report, out: Path, name: str = "latest") -> List[Path]:
-    """NAME.md (latest.md: the README's benchmark section, scripts/readme.py copies it), NAME.json (the whole run)
-    and NAME.png."""
-    written = [out / f"{name}.md", out / f"{name}.json"]
+    """NAME.md (latest.md: the benchmark section of docs/benchmarks.md, scripts/readme.py copies it), NAME.json (the
+    whole run), NAME-summary.md (the README's few lines) and NAME.png."""
+    written = [out / f"{name}.md", out / f"{name}.json", out / f"{name}-summary.md"]
     text = render_markdown(report)
     written[0].write_text(text if name == "latest" else text.replace("results/latest.png", f"results/{name}.png"))
     written[1].write_text(json.dumps(report.to_json(), indent=1) + "\n")
+    written[2].write_text(render_summary(report))
     if render_png(report, out / f"{name}.png"):
         written.append(out / f"{name}.png")
     return written

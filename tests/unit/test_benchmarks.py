@@ -12,7 +12,7 @@ from benchmarks.compare import render_comparison
 from benchmarks.containers import GUNICORN_ACCESS_FORMAT, Target, bare_nginx_conf, gunicorn_target, wide_target
 from benchmarks.measure import Proc, mib, parse_stat, role_cpu_s, role_of, summarize
 from benchmarks.process import BenchError
-from benchmarks.report import ratios, render_markdown, row_keys
+from benchmarks.report import ratios, render_markdown, render_summary, row_keys
 from benchmarks.results import Machine, Measurement, Report, StackExtras
 
 
@@ -215,3 +215,10 @@ def test_another_image_in_the_same_run_is_judged_against_the_same_baselines() ->
     got = {name: (round(value, 2), ok) for name, value, _, ok in ratios(run)}
     assert got["logs on: stack of `bench-base:python3.13` / gunicorn alone, req/s"] == (0.5, False)
     assert got["logs off: stack of `bench-base:python3.13` / gunicorn alone, req/s"] == (0.7, False)
+
+
+def test_the_readme_summary_states_the_judged_ratios_and_cpu_of_one_run() -> None:
+    text = render_summary(report({"stack": [measurement(850, 1100, cpu_ms_per_1k=120)], "gunicorn-log": [measurement(1000, 1000)]}))
+    assert "| logs on: stack / gunicorn alone, req/s | 0.85 | >= 0.8 | met |" in text
+    assert "| CPU per 1,000 requests, stack (this image, defaults: access log on) | 120.0 ms |  |  |" in text
+    assert "Command: `benchmarks/run.sh`" in text
