@@ -5,7 +5,7 @@
 
 Sections are delimited by `<!-- generated:NAME -->` ... `<!-- end:NAME -->`: `variables` (every variable, from
 aiohttp_nginx_base/settings.py), `variables-common` (the README's short table of the most used ones), `tags`
-(docker-images/versions.json), `benchmarks` and `compression` (benchmarks/results/), and on the site `security` and
+(docker-images/versions.json), `benchmarks`, `benchmarks-summary` and `compression` (benchmarks/results/), and on the site `security` and
 `changelog` (SECURITY.md, CHANGELOG.md, whose links to other files of the repository lose their link there).
 """
 
@@ -89,6 +89,12 @@ def benchmarks() -> str:
     return latest.read_text().strip() if latest.exists() else "_No benchmark run recorded yet: run `benchmarks/run.sh`._"
 
 
+def benchmarks_summary() -> str:
+    """The README's few lines on performance: the judged ratios of the last run (benchmarks/results/latest-summary.md)."""
+    summary = ROOT / "benchmarks" / "results" / "latest-summary.md"
+    return summary.read_text().strip() if summary.exists() else "_No benchmark run recorded yet: run `benchmarks/run.sh`._"
+
+
 def repository_file(name: str) -> Callable[[], str]:
     """A file of the repository without its title line: SECURITY.md and CHANGELOG.md on the site."""
 
@@ -109,6 +115,7 @@ SECTIONS: Dict[str, Callable[[], str]] = {
     "variables-common": variables_common,
     "tags": tags,
     "benchmarks": benchmarks,
+    "benchmarks-summary": benchmarks_summary,
     "compression": compression,
     "security": repository_file("SECURITY.md"),
     "changelog": repository_file("CHANGELOG.md"),
