@@ -108,7 +108,8 @@ class Supervision:
         self.env = dict(env)  # the start-time environment (prestart's exports included): SIGHUP re-reads it
         self.guard = guard
         self.secret = ""  # this start's proof, set by start(): kept across reloads
-        self.reloads = 0
+        self.hups = 0  # SIGHUPs received: the handler only counts them (the one attribute it writes)
+        self.reloads = 0  # SIGHUPs acted on by the main loop (each `aiohttp-nginx reload` waits for the count to pass its own)
         self.early_hup = False  # a reload asked for before supervisord's handlers were in place
         self.failure = ""
         self.app_failed = False  # the failure is the app's: its one-line reason is the last line
@@ -155,6 +156,7 @@ class Supervision:
         self._wakeup = (wake_read, wake_write)  # kept open for the life of the loop
 
         def responsive_poll(poll: hooks.Poll, timeout: float) -> hooks.PollResult:
+            self.reload_if_asked()  # one that came before supervisord's handlers, or while the loop worked
             if self.drain is not None:
                 self.drain.step()
                 timeout = min(timeout, self.drain.remaining())
@@ -167,6 +169,7 @@ class Supervision:
                     wake_read.recv(4096)
                 except BlockingIOError:
                     pass
+            self.reload_if_asked()  # a SIGHUP that woke this poll
             return readable, writable
 
         hooks.wrap_poll(options, responsive_poll)
@@ -218,9 +221,20 @@ class Supervision:
         signal.signal(signal.SIGHUP, remember)
 
     def _on_hup(self, signum: int, frame: Optional[FrameType]) -> None:
-        # a failed reload must not end the stack: the running configs and processes stay as they are,
-        # one line says why, and `aiohttp-nginx reload` gets the answer through the result file
-        self.reloads += 1
+        # as gunicorn's arbiter does: the handler only queues; the signal also wakes supervisord's poll (the
+        # wakeup socket), where reload_if_asked() does the work outside the handler - reading the settings,
+        # rendering and writing files, signalling - so a SIGHUP landing mid-write cannot reenter any of it
+        self.hups += 1
+
+    def reload_if_asked(self) -> None:
+        """The reload queued SIGHUPs asked for, once for all of them, from supervisord's main loop.
+
+        A failed reload must not end the stack: the running configs and processes stay as they are, one
+        line says why, and `aiohttp-nginx reload` gets the answer through the result file."""
+        asked = self.hups  # read once: a SIGHUP arriving meanwhile counts towards the next round
+        if asked == self.reloads:
+            return
+        self.reloads = asked
         ok, message = True, "reloaded"
         try:
             self.settings = reload(self.env, self.host, self.secret)

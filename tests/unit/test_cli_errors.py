@@ -188,6 +188,10 @@ def test_a_reload_that_cannot_write_logs_one_line_and_does_not_raise(
     env = {"APP_DIR": str(app_dir), "RUNTIME_DIR": str(tmp_path / "a-file" / "rt"), "NGINX_CONF_DIR": str(tmp_path)}
     host = gather(lambda: 2)
     supervision = stack.Supervision(load(env, host=host), host, tmp_path / "supervisord.conf", env)
-    supervision._on_hup(1, None)  # what SIGHUP runs inside the stack; before, the exception ended PID 1
+    supervision._on_hup(1, None)  # the SIGHUP handler only queues: nothing is read, rendered or written in it
+    assert capsys.readouterr().err == "" and supervision.reloads == 0
+    supervision.reload_if_asked()  # what supervisord's main loop runs next; before, the exception ended PID 1
+    assert supervision.reloads == 1
+    supervision.reload_if_asked()  # asked once, done once
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("aiohttp-nginx: reload failed: "), lines
