@@ -563,9 +563,20 @@ def load(env: Env = os.environ, cpu_count: Optional[Callable[[], int]] = None, h
 
     if parsed["APP_USER"]:
         try:
-            pwd.getpwnam(parsed["APP_USER"])
+            app_entry = pwd.getpwnam(parsed["APP_USER"])
         except KeyError:
             raise SettingsError("APP_USER", parsed["APP_USER"], "an existing user (or root, to run the app as root)") from None
+        # the app must not share a user or group with nginx's workers: the worker trusts connections to gunicorn's
+        # socket from its own user, and the socket is open to nginx's group (SECURITY.md)
+        for name in [parsed["NGINX_USER"]] if parsed["NGINX_USER"] else host.nginx_users if host is not None else ():
+            try:
+                nginx_entry = pwd.getpwnam(name)
+            except KeyError:
+                continue
+            if app_entry.pw_uid != 0 and (app_entry.pw_uid == nginx_entry.pw_uid or app_entry.pw_gid == nginx_entry.pw_gid):
+                raise SettingsError(
+                    "APP_USER", parsed["APP_USER"], f"a user other than nginx's workers' ({name}) and outside their group"
+                )
 
     gunicorn_conf: Optional[Path] = parsed["GUNICORN_CONF"]
     if gunicorn_conf is not None and not gunicorn_conf.is_file():

@@ -30,8 +30,8 @@ from types import FrameType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.worker import GunicornWebWorker
 from gunicorn.arbiter import Arbiter
 
@@ -210,6 +210,12 @@ class CleanErrors(RequestHandler):
             return super().handle_error(request, status, exc, message)  # too late for an answer of ours
         if status == 400 and isinstance(exc, HttpProcessingError):
             why = f"aiohttp's parser refused the request ({type(exc).__name__})"
+        elif status == 500 and isinstance(exc, RequestPayloadError) and isinstance(exc.__cause__, ContentEncodingError):
+            # COMPRESSED_REQUESTS=inflate: a body that does not inflate, raised where the app read it. The rest of
+            # the body is not read after the answer either (aiohttp's lingering read would raise it again, with a
+            # traceback): the stream is marked finished and the connection closes with the answer
+            why = "its body does not decode as its Content-Encoding says"
+            request.content.feed_eof()
         elif status == 500 and isinstance(exc, (UnicodeError, ValueError)) and not url_builds(request):
             why = "its Host header is not a host name request.url can be built from"
         else:

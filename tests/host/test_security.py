@@ -636,6 +636,17 @@ def test_app_user_that_does_not_exist_is_refused_with_one_line(app_env: Dict[str
     assert one_line(result).startswith("aiohttp-nginx: APP_USER='no-such-user'")
 
 
+def test_app_user_that_is_nginx_workers_user_is_refused(app_env: Dict[str, str], tmp_path: Path) -> None:
+    # the attack: APP_USER=www-data (a natural choice on Debian) made every www-data process a trusted peer of
+    # gunicorn's socket, past the check that only nginx's workers may connect (review of issue 20)
+    env = {**app_env, "RUNTIME_DIR": str(tmp_path / "rt"), "NGINX_USER": "www-data", "APP_USER": "www-data"}
+    result = cli(["check"], env)
+    assert result.returncode == 2, result
+    assert one_line(result) == (
+        "aiohttp-nginx: APP_USER='www-data' is not valid: a user other than nginx's workers' (www-data) and outside their group"
+    ), result
+
+
 def test_nginx_user_root_is_refused_with_one_line(app_env: Dict[str, str], tmp_path: Path) -> None:
     result = cli(["check"], {**app_env, "RUNTIME_DIR": str(tmp_path / "rt"), "NGINX_USER": "root"})
     assert result.returncode == 2, result
