@@ -608,11 +608,13 @@ def test_compressed_requests_raw_passes_the_bytes_as_sent_and_inflate_inflates()
 
 def test_with_inflate_a_body_that_does_not_inflate_gets_a_one_line_400(caplog: Any) -> None:
     # the attack (review of issue 20): a corrupt gzip body made aiohttp answer 500 with an 85-line traceback
-    raw = b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\nConnection: close\r\n\r\nnot-gzip-at-all-xxxx"
+    head = b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\nConnection: close\r\n\r\n"
+    raw = head + b"not-gzip-at-all-xxxx"
     answer = _stack_served(raw, {"COMPRESSED_REQUESTS": "inflate"})
     assert answer.startswith(b"HTTP/1.1 400") and answer.endswith(b"\r\n\r\n400 Bad Request\n"), answer
     records = [r for r in caplog.records if r.name == "test"]
-    assert [(r.getMessage(), r.exc_info) for r in records] == [("400 Bad Request: its body does not decode as its Content-Encoding says", None)]
+    said = "400 Bad Request: its body does not decode as its Content-Encoding says"
+    assert [(r.getMessage(), r.exc_info) for r in records] == [(said, None)]
 
 
 @pytest.mark.parametrize(
