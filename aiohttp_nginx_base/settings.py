@@ -253,6 +253,7 @@ class Settings:
         Bool(),
         "Every connection starts with a PROXY protocol header (AWS NLB, HAProxy): the client address comes from it when the peer "
         "is in FORWARDED_ALLOW_IPS (required: the balancer's addresses; `*` for one that preserves client addresses). "
+        "X-Forwarded-* count one hop behind it only when the address the header names is listed too, never through `*`. "
         "Plain HTTP clients, including HTTP probes, are then refused; `aiohttp-nginx healthcheck` speaks it.",
         "nginx",
     )

@@ -189,6 +189,20 @@ def test_with_star_every_peer_is_a_balancer_whose_proxy_header_names_the_client(
     assert "duplicate network" not in stack.output
 
 
+def test_with_star_the_client_a_proxy_header_names_is_not_trusted_in_turn(start: Start) -> None:
+    # the attack (review of issue 20): behind a balancer that preserves client addresses (`*`), the address the PROXY
+    # header names is the client's own; `*` also made that address "trusted", so every client chose its address,
+    # scheme, host and request id through X-Forwarded-*, and dodged NGINX_CLIENT_RATE by rotating X-Forwarded-For
+    stack = start({"PROXY_PROTOCOL": "1", "FORWARDED_ALLOW_IPS": "*", "NGINX_CLIENT_RATE": "1"}, ready=proxy_header("198.51.100.1"))
+    spoofed = {"X_Forwarded_For": "7.7.7.7", "X_Forwarded_Proto": "https", "X_Forwarded_Host": "evil.example", "X_Request_ID": "chosen-id"}
+    status, _, body = through(lambda: get(stack.port, "/client", proxy=proxy_header("203.0.113.5"), **spoofed))
+    seen = json.loads(body)
+    assert (status, seen["remote"], seen["scheme"], seen["host"]) == (200, "203.0.113.5", "http", "example.com"), seen
+    assert seen["headers"]["x-request-id"] != "chosen-id", seen
+    # one bucket per client the balancer names, whatever X-Forwarded-For says
+    assert limited(lambda n: get(stack.port, "/client", proxy=proxy_header("203.0.113.6"), X_Forwarded_For=f"7.7.7.{n}"))
+
+
 def test_clients_behind_one_trusted_proxy_get_their_own_rate_limit(start: Start) -> None:
     stack = start(
         {"PROXY_PROTOCOL": "1", "FORWARDED_ALLOW_IPS": "127.0.0.1,192.0.2.0/24", "NGINX_CLIENT_RATE": "1"},
