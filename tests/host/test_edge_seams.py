@@ -270,6 +270,9 @@ def test_nginx_answers_misdirected_and_malformed_requests_in_one_line(start: Sta
     unknown_coding = b"GET / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip\r\n\r\n"
     assert_one_line(split(exchange(stack.port, unknown_coding)), 501, "501 Not Implemented")
     assert_one_line(split(exchange(stack.port, b"GET / HTTP/2.0\r\nHost: example.com\r\n\r\n")), 505, "505 HTTP Version Not Supported")
+    # refused before any location, with a body over NGINX_MAX_UPLOAD: the error page must not refuse it again
+    trace = b"TRACE / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 99999999999\r\nConnection: close\r\n\r\n"
+    assert_one_line(split(exchange(stack.port, trace)), 405, "405 Method Not Allowed")
     code, headers, body = get(stack.port, "/static/dir")
     assert (code, headers["location"], headers["content-type"], body) == (301, "/static/dir/", "text/plain", b"301 Moved Permanently\n")
     assert_one_line(get(stack.port, "/static/dir/file.txt", Range="bytes=100-200"), 416, "416 Range Not Satisfiable")
