@@ -108,6 +108,20 @@ def start_stack(app_dir: Path, env: Dict[str, str], port: Optional[int] = None, 
     return stack
 
 
+def trust_app_stack(open_dir: Path, stacks: List[HostStack], env: Dict[str, str]) -> HostStack:
+    """The trust app in host mode with `env` (ALLOWED_HOSTS naming example.com), once it answers as example.com."""
+    app_dir, runtime = open_dir / "app", open_dir / "runtime"
+    shutil.copytree(APPS / "trust", app_dir)
+    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), **env})
+    stacks.append(stack)
+    wait_until(
+        lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None,
+        20,
+        "the stack",
+    )
+    return stack
+
+
 @pytest.fixture
 def stacks() -> Iterator[List[HostStack]]:
     """Stacks a test starts itself; stopped after it."""
@@ -542,15 +556,7 @@ def test_host_mode_as_root_never_runs_nginx_workers_as_root(open_dir: Path, stac
 def test_in_host_mode_as_root_only_nginx_reaches_gunicorns_socket(open_dir: Path, stacks: List[HostStack]) -> None:
     # the socket is open to NGINX_USER's group: any other process of that user (a host's php-fpm) reached the app
     # directly, past ALLOWED_HOSTS and the body limits
-    app_dir, runtime = open_dir / "app", open_dir / "runtime"
-    shutil.copytree(APPS / "trust", app_dir)
-    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), "ALLOWED_HOSTS": "example.com"})
-    stacks.append(stack)
-    wait_until(
-        lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None,
-        20,
-        "the stack",
-    )
+    stack = trust_app_stack(open_dir, stacks, {"ALLOWED_HOSTS": "example.com"})
     user = worker_user()
     # several connections: each gunicorn worker accepts some
     script = (
@@ -580,7 +586,7 @@ def test_in_host_mode_as_root_only_nginx_reaches_gunicorns_socket(open_dir: Path
             sys.executable,
             "-c",
             script,
-            str(runtime / "run" / "gunicorn.sock"),
+            str(Path(stack.env["RUNTIME_DIR"]) / "run" / "gunicorn.sock"),
         ],
         capture_output=True,
         text=True,
@@ -741,15 +747,7 @@ def test_compressed_requests_opted_in(host_stack, mode: str, size: Optional[int]
 
 
 def test_a_host_outside_allowed_hosts_gets_421_from_nginx(open_dir: Path, stacks: List[HostStack]) -> None:
-    app_dir, runtime = open_dir / "app", open_dir / "runtime"
-    shutil.copytree(APPS / "trust", app_dir)
-    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), "ALLOWED_HOSTS": "example.com, *.example.org"})
-    stacks.append(stack)
-    wait_until(
-        lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None,
-        20,
-        "the stack",
-    )
+    stack = trust_app_stack(open_dir, stacks, {"ALLOWED_HOSTS": "example.com, *.example.org"})
     assert stack.proc.poll() is None, stack.output
 
     def status(host: str, **headers: str) -> int:
@@ -768,7 +766,7 @@ def test_a_host_outside_allowed_hosts_gets_421_from_nginx(open_dir: Path, stacks
         conn.sendall(b"GET / HTTP/1.0\r\n\r\n")  # no Host at all
         assert conn.recv(4096).startswith(b"HTTP/1.1 421")
     # the stack's own health check still passes
-    health = cli(["healthcheck"], {"RUNTIME_DIR": str(runtime)})
+    health = cli(["healthcheck"], {"RUNTIME_DIR": stack.env["RUNTIME_DIR"]})
     assert health.returncode == 0, health.stderr
 
 
@@ -789,15 +787,7 @@ def test_an_allowed_host_in_an_absolute_request_target_does_not_smuggle_another_
 ) -> None:
     # nginx's $host prefers the request line's host ("GET http://example.com/"), but the app is
     # given the Host header: an allowed name in the target must not carry a forbidden Host through
-    app_dir, runtime = open_dir / "app", open_dir / "runtime"
-    shutil.copytree(APPS / "trust", app_dir)
-    stack = start_stack(app_dir, {"RUNTIME_DIR": str(runtime), "ALLOWED_HOSTS": "example.com"})
-    stacks.append(stack)
-    wait_until(
-        lambda: request(stack.port, "/", headers={"Host": "example.com"}, timeout=2)[0] == 200 or stack.proc.poll() is not None,
-        20,
-        "the stack",
-    )
+    stack = trust_app_stack(open_dir, stacks, {"ALLOWED_HOSTS": "example.com"})
     smuggled = raw_exchange(stack.port, b"GET http://example.com/client HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
     assert smuggled.startswith(b"HTTP/1.1 421"), smuggled
     consistent = raw_exchange(stack.port, b"GET http://example.com/client HTTP/1.1\r\nHost: Example.com:80\r\nConnection: close\r\n\r\n")
