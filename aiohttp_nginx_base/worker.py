@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
@@ -239,23 +239,36 @@ class NginxPeers:
     as root): nginx's worker processes (children of this stack's nginx master), root, and this worker's
     own user. Any other process of NGINX_USER (a host's php-fpm, another site's nginx) could otherwise
     reach the app directly, past ALLOWED_HOSTS and the body limits. Checked once per connection
-    (SO_PEERCRED, then /proc/PID/stat); nginx keeps its connections to the app open."""
+    (SO_PEERCRED); the parent (/proc/PID/stat) once per nginx worker: reading it for each of 5,000
+    connections opened at once slowed accepting enough to overflow the socket's backlog (502s, CI).
+    A worker pid stays believed until nginx's master changes; a process of that user could already
+    ptrace nginx's workers (SECURITY.md, known limits), so remembering them opens nothing new."""
+
+    WORKERS_REMEMBERED = 256  # nginx's workers, and the old ones of a few reloads
 
     def __init__(self, nginx_pid_file: Path) -> None:
         self.nginx_pid_file = nginx_pid_file
         self.master = 0
+        self.workers: Set[int] = set()
 
     def allowed(self, sock: Any) -> Tuple[bool, int, int]:
         try:
             pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
         except (OSError, AttributeError, struct.error):
             return False, -1, -1
-        if uid in (0, os.geteuid()):
+        if uid in (0, os.geteuid()) or pid in self.workers:
             return True, pid, uid
         parent = parent_pid(pid)
         if parent != self.master:
-            self.master = read_pid(self.nginx_pid_file)  # nginx started after this worker, or a new master
-        return parent > 0 and parent == self.master, pid, uid
+            master = read_pid(self.nginx_pid_file)  # nginx started after this worker, or a new master
+            if master != self.master:
+                self.master, self.workers = master, set()
+        if parent <= 0 or parent != self.master:
+            return False, pid, uid
+        if len(self.workers) >= self.WORKERS_REMEMBERED:
+            self.workers.clear()
+        self.workers.add(pid)
+        return True, pid, uid
 
 
 def parent_pid(pid: int) -> int:
